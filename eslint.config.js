@@ -1,0 +1,33 @@
+import eslint from '@eslint/js';
+import { defineConfig } from 'eslint/config';
+import tseslint from 'typescript-eslint';
+
+export default defineConfig(
+  { ignores: ['dist/**', 'coverage/**', 'data/**', '.cache/**'] },
+  eslint.configs.recommended,
+  tseslint.configs.strictTypeChecked,
+  tseslint.configs.stylisticTypeChecked,
+  { languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } } },
+  {
+    rules: {
+      // Numbers in template strings are fine (ids, indexes, terms); objects are not.
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      // strictTypeChecked forbids `x!`; this stylistic rule would demand it. Explicit casts stay.
+      '@typescript-eslint/non-nullable-type-assertion-style': 'off',
+    },
+  },
+  {
+    // The pure core must stay pure: no I/O, no clock, no ambient randomness (ARCHITECTURE §1).
+    files: ['node/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['node:*', 'express', 'redis', 'prom-client', '**/shell/**'] }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Math', property: 'random', message: 'inject a seeded Random' },
+        { object: 'Date', property: 'now', message: 'the core has no clock' },
+      ],
+      'no-restricted-globals': ['error', 'setTimeout', 'setInterval', 'setImmediate', 'process', 'console'],
+    },
+  },
+  { files: ['**/*.{js,mjs,cjs}'], extends: [tseslint.configs.disableTypeChecked] },
+);

@@ -1,0 +1,11 @@
+export * from './types.ts';
+export { RawNode } from './raw-node.ts';
+export type { PeerStatus, Status } from './raw-node.ts';
+export { Raft, defaultRaftOptions } from './raft.ts';
+export type { RaftConfig, RaftOptions, ReadIndexResult, TransferResult } from './raft.ts';
+export { MemoryStorage, emptyHardState, emptySnapshot, entrySize } from './storage.ts';
+export type { RaftStorage } from './storage.ts';
+export { SeededRandom } from './random.ts';
+export type { Random } from './random.ts';
+export { applyConfChange, emptyMembership, isLearner, isMember, isVoter, makeMembership, quorumSize } from './membership.ts';
+export type { ProgressState } from './progress.ts';

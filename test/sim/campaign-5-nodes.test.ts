@@ -1,0 +1,8 @@
+import { describe, it } from '@jest/globals';
+import { expectSeedsPass } from './seeds.ts';
+
+describe('simulation: 5 initial voter(s)', () => {
+  it('keeps every safety invariant and recovers liveness over 600 seeds', () => {
+    expectSeedsPass(5, 1, 600, 20_000);
+  }, 300_000);
+});

@@ -1,0 +1,42 @@
+/**
+ * Deliberately broken variants of the core, to prove the simulator's checks can fail. Each
+ * mutant patches one rule on the prototypes and returns a function that restores it.
+ */
+import { Raft } from '../../node/core/raft/raft.ts';
+import { RaftLog } from '../../node/core/raft/raft-log.ts';
+import type { LogIndex } from '../../node/core/raft/types.ts';
+
+export type Mutant = 'CommitOldTermByCounting' | 'VoteWithoutLogCheck' | 'ReadWithoutQuorumCheck';
+
+type Proto = Record<string, unknown>;
+
+function patch(proto: object, name: string, replacement: unknown): () => void {
+  const p = proto as Proto;
+  const original = p[name];
+  p[name] = replacement;
+  return () => {
+    p[name] = original;
+  };
+}
+
+export function applyMutant(mutant: Mutant): () => void {
+  switch (mutant) {
+    case 'CommitOldTermByCounting':
+      // Breaks §5.4.2: commit any replicated index, whatever its term (the Figure 8 hazard).
+      return patch(RaftLog.prototype, 'maybeCommit', function (this: RaftLog, index: LogIndex): boolean {
+        if (index > this.committed) {
+          this.commitTo(index);
+          return true;
+        }
+        return false;
+      });
+    case 'VoteWithoutLogCheck':
+      // Breaks §5.4.1: grant votes to candidates with stale logs.
+      return patch(RaftLog.prototype, 'isUpToDate', () => true);
+    case 'ReadWithoutQuorumCheck':
+      // Breaks thesis §6.4: answer reads from the local commit index without confirming leadership.
+      return patch(Raft.prototype, 'handleReadIndex', function (this: Raft, requestId: string, from: string): void {
+        (this as unknown as { answerRead(to: string, id: string, i: LogIndex): void }).answerRead(from, requestId, this.log.committed);
+      });
+  }
+}
