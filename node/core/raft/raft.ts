@@ -193,7 +193,10 @@ export class Raft {
     return !isMember(this.membership, this.id) && this.membership.voters.length > 0;
   }
 
-  /** The configuration in effect at `index` (for snapshot metadata). Precondition: index >= snapshot index. */
+  /**
+   * The configuration in effect at `index`, for the metadata of a snapshot taken there.
+   * Precondition: index >= the storage's snapshot index and index <= the commit index.
+   */
   membershipAt(index: LogIndex): Membership {
     let found: Membership | undefined;
     for (const m of this.membershipHistory) {
@@ -204,11 +207,12 @@ export class Raft {
     return found;
   }
 
-  /** Forgets configurations older than the one in effect at the applied index (nobody asks for those). */
+  /** Forgets configurations older than the one in effect at the latest snapshot (see membershipAt). */
   private pruneMembershipHistory(): void {
     const h = this.membershipHistory;
+    const floor = this.log.storage.snapshot().metadata.index;
     let drop = 0;
-    while (drop + 1 < h.length && (h[drop + 1] as MembershipAt).index <= this.log.applied) drop++;
+    while (drop + 1 < h.length && (h[drop + 1] as MembershipAt).index <= floor) drop++;
     if (drop > 0) h.splice(0, drop);
   }
 
@@ -480,10 +484,13 @@ export class Raft {
 
   private handleVoteRequest(m: MessageOf<'PreVote'> | MessageOf<'RequestVote'>): void {
     // §5.2: at most one vote per term, first come first served; a repeated request gets the same answer.
+    // We also refuse candidates that are not voters in our configuration: a removed node may still
+    // campaign (see promotable), but only those that still count on it will elect it. Refusing a
+    // vote never endangers safety, and it keeps a removed node from deposing leaders forever when
+    // CheckQuorum (and with it the leader lease) is off.
     const canVote =
-      this.vote === m.from ||
-      (this.vote === NO_NODE && this.leaderId === NO_NODE) ||
-      (m.type === 'PreVote' && m.term > this.term);
+      isVoter(this.membership, m.from) &&
+      (this.vote === m.from || (this.vote === NO_NODE && this.leaderId === NO_NODE) || (m.type === 'PreVote' && m.term > this.term));
     // §5.4.1: only for a candidate whose log is at least as up-to-date as ours.
     if (canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
       if (m.type === 'PreVote') {
@@ -602,7 +609,8 @@ export class Raft {
     this.reset(this.term);
     this.role = 'Leader';
     this.leaderId = this.id;
-    for (const id of members(this.membership)) this.addProgress(id);
+    // Peers must prove they are alive within the first election timeout (CheckQuorum).
+    for (const id of members(this.membership)) this.addProgress(id, false);
     const self = this.progress.get(this.id);
     if (self) {
       self.becomeReplicate();
@@ -635,12 +643,11 @@ export class Raft {
     if (successor !== NO_NODE) this.handleTransfer(successor);
   }
 
-  private addProgress(id: NodeId): void {
+  private addProgress(id: NodeId, recentActive: boolean): void {
     if (this.progress.has(id)) return;
     const pr = new Progress((this.log.lastIndex() + 1) as LogIndex, this.opts.maxInflightMsgs, this.opts.maxInflightBytes);
     if (id === this.id) pr.match = this.lastStableIndex();
-    // A new member has not had a chance to answer yet; do not count it as dead straight away.
-    pr.recentActive = true;
+    pr.recentActive = recentActive;
     this.progress.set(id, pr);
   }
 
@@ -1011,7 +1018,8 @@ export class Raft {
     this.membershipHistory.push({ index, membership: outcome.membership });
     if (this.role !== 'Leader') return;
 
-    for (const id of members(this.membership)) this.addProgress(id);
+    // A member added just now has had no chance to answer yet: do not count it as dead at once.
+    for (const id of members(this.membership)) this.addProgress(id, true);
     for (const id of [...this.progress.keys()]) {
       if (!isMember(this.membership, id)) {
         this.progress.delete(id);
