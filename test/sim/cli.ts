@@ -13,7 +13,7 @@ const { values } = parseArgs({
     start: { type: 'string', default: '1' },
     seed: { type: 'string' },
     nodes: { type: 'string', default: '5' },
-    steps: { type: 'string', default: '3000' },
+    steps: { type: 'string', default: '20000' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -47,6 +47,7 @@ const start = Number(values.start);
 const began = performance.now();
 const chunk = 1000;
 let done = 0;
+const sum = { events: 0, writesAcked: 0, readsServed: 0, confChanges: 0, transfers: 0, snapshotsInstalled: 0, crashes: 0, leadersElected: 0, maxTerm: 0 };
 while (done < seeds) {
   const n = Math.min(chunk, seeds - done);
   const result = runCampaign(start + done, n, { nodes, steps });
@@ -55,6 +56,16 @@ while (done < seeds) {
     process.exit(1);
   }
   done += n;
+  const t = result.totals;
+  sum.events += t.steps;
+  sum.writesAcked += t.writesAcked;
+  sum.readsServed += t.readsServed;
+  sum.confChanges += t.confChanges;
+  sum.transfers += t.transfers;
+  sum.snapshotsInstalled += t.snapshotsInstalled;
+  sum.crashes += t.crashes;
+  sum.leadersElected += t.leadersElected;
+  sum.maxTerm = Math.max(sum.maxTerm, t.maxTerm);
   const secs = (performance.now() - began) / 1000;
-  process.stdout.write(`${done}/${seeds} seeds ok (nodes=${nodes} steps=${steps}) ${secs.toFixed(1)}s max term ${result.totals.maxTerm}, writes acked ${result.totals.writesAcked}, reads ${result.totals.readsServed}, conf changes ${result.totals.confChanges}, snapshots installed ${result.totals.snapshotsInstalled}, crashes ${result.totals.crashes}\n`);
+  process.stdout.write(`${done}/${seeds} seeds ok (seeds ${start}-${start + done - 1}, nodes=${nodes}, steps=${steps}) ${secs.toFixed(0)}s ${JSON.stringify(sum)}\n`);
 }

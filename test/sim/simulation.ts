@@ -27,6 +27,8 @@ export interface FaultProfile {
   readonly crash: number;
   /** Per-tick probability of crashing the current leader (elections under churn: Figure 8 territory). */
   readonly leaderCrash: number;
+  /** Per-tick probability of crashing every node at once (a power cut), all restarting from disk. */
+  readonly crashAll: number;
   /** Per-tick probability of a client write / read. */
   readonly write: number;
   readonly read: number;
@@ -47,6 +49,7 @@ export const defaultFaults: FaultProfile = Object.freeze({
   partition: 0.004,
   crash: 0.002,
   leaderCrash: 0.002,
+  crashAll: 0.0005,
   write: 0.3,
   read: 0.08,
   confChange: 0.01,
@@ -512,6 +515,14 @@ export class Simulation {
       if (victim !== undefined) {
         this.crash(victim);
         this.queue.push(this.now + TICK * (1 + r.int(40)), { kind: 'Restart', node: victim.id });
+      }
+    }
+
+    if (r.float() < f.crashAll) {
+      this.log('crash all');
+      for (const node of this.liveNodes()) {
+        this.crash(node);
+        this.queue.push(this.now + TICK * (1 + r.int(20)), { kind: 'Restart', node: node.id });
       }
     }
 

@@ -65,6 +65,17 @@ describe('thesis §4.2.1 learners', () => {
   });
 });
 
+describe('promotion guard', () => {
+  it('refuses to promote a learner that never acknowledged anything, however short the log (sim seed 128)', () => {
+    const net = new TestNetwork(['a', 'b', 'c']); // learnerPromotionMaxLag (1000) exceeds the whole log
+    net.campaign('a');
+    net.node('a').raw.proposeConfChange(addLearner('ghost')); // no such process: it never answers
+    net.settle();
+    expect(net.raft('a').membership.learners).toEqual(['ghost']);
+    expect(net.node('a').raw.proposeConfChange({ type: 'PromoteLearner', nodeId: id('ghost') })).toMatchObject({ ok: false, reason: 'LearnerNotCaughtUp', match: 0 });
+  });
+});
+
 describe('thesis §4.1 single-server membership changes', () => {
   it('allows one pending change at a time', () => {
     const net = new TestNetwork(['a', 'b', 'c'], { checkQuorum: false });

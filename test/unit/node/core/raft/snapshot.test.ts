@@ -73,6 +73,23 @@ describe('§7 log compaction and snapshots', () => {
     expect(b.log.committed).toBeGreaterThan(0);
   });
 
+  it('still answers membershipAt below a snapshot it restored while older entries await apply (sim seeds 1975, 1105, 1386)', () => {
+    const net = new TestNetwork(['a', 'b', 'c']);
+    net.campaign('a');
+    net.isolate('c');
+    for (let k = 0; k < 5; k++) net.propose('a', `e${k}`);
+    snapshotAndCompact(net, 'a');
+    const c = net.node('c');
+    const appliedBefore = c.raw.raft.log.applied;
+    // The snapshot reaches c's core while c's application has only applied up to appliedBefore.
+    const snapshot = net.node('a').storage.snapshot();
+    c.raw.step({ type: 'InstallSnapshot', from: 'a' as NodeId, to: 'c' as NodeId, term: net.raft('a').term, snapshot });
+    expect(c.raw.raft.log.unstable.snapshot?.metadata.index).toBe(snapshot.metadata.index);
+    expect(appliedBefore).toBeLessThan(snapshot.metadata.index);
+    // The application finishing an older Ready may still snapshot at its applied index.
+    expect(c.raw.membershipAt(appliedBefore).voters).toEqual(['a', 'b', 'c']);
+  });
+
   it('answers membershipAt for every committed index from the latest snapshot on', () => {
     const net = new TestNetwork(['a', 'b', 'c']);
     net.campaign('a');
