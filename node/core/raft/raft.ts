@@ -1,4 +1,4 @@
-import { applyConfChange, isLearner, isMember, isVoter, members, quorumMatchIndex, quorumSize, voteResult } from './membership.ts';
+import { applyConfChange, isMember, isVoter, members, quorumMatchIndex, quorumSize, voteResult } from './membership.ts';
 import { Progress } from './progress.ts';
 import { RaftLog } from './raft-log.ts';
 import type { Random } from './random.ts';
@@ -113,8 +113,6 @@ export class Raft {
   private membershipHistory: MembershipAt[];
   /** Indexes of configuration entries in the log above the commit index, ascending. */
   private uncommittedConfIndexes: LogIndex[] = [];
-  /** Highest index scanned for configuration entries to activate. */
-  private confActivatedTo: LogIndex;
 
   /** Leader only: replication state per member, including self. */
   readonly progress = new Map<NodeId, Progress>();
@@ -153,7 +151,6 @@ export class Raft {
     const { hardState, snapshot } = config.storage.initialState();
     this.membership = snapshot.metadata.membership;
     this.membershipHistory = [{ index: snapshot.metadata.index, membership: snapshot.metadata.membership }];
-    this.confActivatedTo = snapshot.metadata.index;
     const first = this.log.firstIndex();
     const last = this.log.lastIndex();
     if (last >= first) {
@@ -979,7 +976,6 @@ export class Raft {
     // application may still ask for them while it finishes applying entries below the snapshot.
     this.membershipHistory.push({ index: meta.index, membership: meta.membership });
     this.uncommittedConfIndexes = [];
-    this.confActivatedTo = meta.index;
     return true;
   }
 
@@ -996,7 +992,6 @@ export class Raft {
       const [entry] = this.log.slice(index, (index + 1) as LogIndex, Number.MAX_SAFE_INTEGER);
       if (entry?.type === 'ConfChange') this.activateConfChange(entry.index, entry.change);
     }
-    this.confActivatedTo = committed;
 
     if (this.role !== 'Leader') return;
     while (this.uncommitted.length > 0 && (this.uncommitted[0] as { index: LogIndex }).index <= committed) {
@@ -1043,10 +1038,6 @@ export class Raft {
     if (self === undefined) return;
     // Thesis §10.2.1: the leader counts its own copy only once it is durable.
     if (self.maybeUpdate(this.lastStableIndex()) && this.maybeCommit()) this.appendsPending = true;
-  }
-
-  isLearner(): boolean {
-    return isLearner(this.membership, this.id);
   }
 
   private send(m: Outgoing): void {
