@@ -1,0 +1,29 @@
+import type { Entry, HardState, LogIndex, Membership, RaftStorage, Snapshot } from '../../core/raft/index.ts';
+
+/** What one Ready asks to make durable, written atomically (all or nothing). */
+export interface PersistBatch {
+  readonly hardState?: HardState;
+  readonly entries: readonly Entry[];
+  /** A snapshot received from the leader: it replaces the whole log. */
+  readonly snapshot?: Snapshot;
+}
+
+/**
+ * Durable Raft storage: the read side the core uses (RaftStorage, served from memory) plus the
+ * writes the driver makes. Contract, shared by every implementation and checked by one test suite:
+ * - persist() resolves only once the batch is durable; a crash before that keeps none or all of it;
+ * - after reopening, the store returns exactly what the resolved persist()/saveSnapshot() calls
+ *   left: hard state, snapshot, and the log after it, with conflicting suffixes replaced.
+ * Callers do not overlap persist() calls (the driver has one Ready outstanding at a time).
+ */
+export interface LogStore extends RaftStorage {
+  persist(batch: PersistBatch): Promise<void>;
+  /**
+   * Makes a snapshot the application took at `index` (<= applied) durable, then discards log
+   * entries up to `compactTo` (<= index; a lower value keeps a tail for slow followers).
+   */
+  saveSnapshot(index: LogIndex, membership: Membership, data: Uint8Array, compactTo: LogIndex): Promise<Snapshot>;
+  /** Bytes the store occupies (for the store_bytes metric). */
+  sizeBytes(): number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,29 @@
+import { afterAll } from '@jest/globals';
+import { DiskLogStore, MemoryLogStore } from '../../../../../node/shell/storage/index.ts';
+import type { LogStore } from '../../../../../node/shell/storage/index.ts';
+import { TempDirs } from '../../../../support/temp-dir.ts';
+import { describeLogStoreContract } from './log-store-contract.ts';
+
+const dirs = new TempDirs();
+afterAll(() => dirs.cleanup());
+
+describeLogStoreContract('MemoryLogStore', () => {
+  const store = new MemoryLogStore();
+  return Promise.resolve({ store, reopen: () => Promise.resolve(store) });
+});
+
+describeLogStoreContract('DiskLogStore', async () => {
+  const dir = await dirs.make();
+  // Small segments so that rotation and compaction across segments are exercised.
+  const options = { segmentBytes: 4096 };
+  let store: LogStore = await DiskLogStore.open(dir, options);
+  const fixture = {
+    store,
+    async reopen(): Promise<LogStore> {
+      await store.close();
+      store = await DiskLogStore.open(dir, options);
+      return store;
+    },
+  };
+  return fixture;
+});
