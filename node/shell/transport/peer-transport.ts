@@ -1,0 +1,424 @@
+import net from 'node:net';
+import type { Message, NodeId, Random } from '../../core/raft/index.ts';
+import { FrameDecoder, FrameError, FrameKind, PROTOCOL_VERSION, encodeFrame, packValue, unpackValue } from './frame-codec.ts';
+import type { FrameRejection } from './frame-codec.ts';
+import { validateMessage } from './message-validation.ts';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Where the transport reports what happened (metrics and logs live behind it). */
+export interface TransportObserver {
+  frameRejected?(reason: FrameRejection, remote: string, detail: string): void;
+  messageDropped?(to: NodeId, reason: 'queue_full' | 'not_connected' | 'unknown_peer'): void;
+  peerConnected?(peer: NodeId): void;
+  peerDisconnected?(peer: NodeId, error?: Error): void;
+  rtt?(peer: NodeId, seconds: number): void;
+  /** A peer could not be reached: the Raft core should stop streaming to it and probe. */
+  unreachable?(peer: NodeId): void;
+  /** An InstallSnapshot was fully written to the peer (ok) or the connection broke during it. */
+  snapshotSent?(peer: NodeId, ok: boolean): void;
+}
+
+export interface TransportOptions {
+  readonly id: NodeId;
+  /** Connections from another cluster (a different id) are refused at the handshake. */
+  readonly cluster: string;
+  /** Address to listen on for peers. */
+  readonly listen: HostPort;
+  /** Local address outgoing connections bind to, so firewall rules between node addresses work. */
+  readonly bindHost: string;
+  readonly random: Random;
+  readonly observer?: TransportObserver;
+  /** Largest frame accepted (a whole message, or one chunk). */
+  readonly maxFrameBytes?: number;
+  /** Messages larger than this are sent as chunks (InstallSnapshot). */
+  readonly chunkBytes?: number;
+  /** Largest message reassembled from chunks. */
+  readonly maxMessageBytes?: number;
+  /** Bounded send queue per peer; beyond it messages are dropped (Raft retransmits). */
+  readonly queueMaxMessages?: number;
+  readonly queueMaxBytes?: number;
+  /** A write that does not drain within this closes the connection. */
+  readonly writeTimeoutMs?: number;
+  readonly dialTimeoutMs?: number;
+  readonly backoffInitialMs?: number;
+  readonly backoffMaxMs?: number;
+  readonly pingIntervalMs?: number;
+}
+
+const defaults = {
+  maxFrameBytes: 8 << 20, // AppendEntries are capped at maxMsgBytes (1 MiB) by the core
+  chunkBytes: 256 << 10,
+  maxMessageBytes: 1 << 30,
+  queueMaxMessages: 8192,
+  queueMaxBytes: 64 << 20,
+  writeTimeoutMs: 5000,
+  dialTimeoutMs: 2000,
+  backoffInitialMs: 50,
+  backoffMaxMs: 2000,
+  pingIntervalMs: 1000,
+} as const;
+
+type Settings = Required<Omit<TransportOptions, 'observer'>> & { readonly observer: TransportObserver };
+
+/**
+ * TCP transport between Raft peers: one outbound connection per peer (we dial, we write our
+ * messages), and inbound connections that peers dialed (they write theirs). Frames are validated;
+ * anything malformed closes that one connection and is counted, and the node carries on.
+ */
+export class PeerTransport {
+  private readonly s: Settings;
+  private readonly onMessage: (m: Message) => void;
+  private server: net.Server | undefined;
+  private readonly outbound = new Map<NodeId, Outbound>();
+  private readonly inbound = new Set<net.Socket>();
+  private stopped = false;
+
+  constructor(options: TransportOptions, onMessage: (m: Message) => void) {
+    this.s = { ...defaults, ...options, observer: options.observer ?? {} };
+    this.onMessage = onMessage;
+  }
+
+  /** Starts listening; resolves with the bound address (port 0 picks a free port). */
+  start(): Promise<HostPort> {
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      this.accept(socket);
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.s.listen.port, this.s.listen.host, () => {
+        server.off('error', reject);
+        server.on('error', () => {
+          // Errors after listening are per-connection; the server keeps serving.
+        });
+        const addr = server.address() as net.AddressInfo;
+        resolve({ host: addr.address, port: addr.port });
+      });
+    });
+  }
+
+  /** The peers to talk to (id -> "host:port"); connections to peers no longer listed are closed. */
+  setPeers(addresses: Readonly<Record<string, string>>): void {
+    for (const [id, address] of Object.entries(addresses)) {
+      if (id === this.s.id) continue;
+      const existing = this.outbound.get(id as NodeId);
+      if (existing?.address === address) continue;
+      existing?.close();
+      const target = parseHostPort(address);
+      if (target === undefined) continue;
+      this.outbound.set(id as NodeId, new Outbound(id as NodeId, address, target, this.s));
+    }
+    for (const [id, conn] of this.outbound) {
+      if (!(id in addresses)) {
+        conn.close();
+        this.outbound.delete(id);
+      }
+    }
+  }
+
+  send(m: Message): void {
+    const conn = this.outbound.get(m.to);
+    if (conn === undefined) {
+      this.s.observer.messageDropped?.(m.to, 'unknown_peer');
+      return;
+    }
+    conn.send(m);
+  }
+
+  connectedPeers(): NodeId[] {
+    return [...this.outbound.values()].filter((c) => c.isConnected()).map((c) => c.peer);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const conn of this.outbound.values()) conn.close();
+    this.outbound.clear();
+    for (const socket of this.inbound) socket.destroy();
+    this.inbound.clear();
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
+    this.inbound.add(socket);
+    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const decoder = new FrameDecoder(this.s.maxFrameBytes);
+    let peer: NodeId | undefined;
+    let chunks: Buffer[] = [];
+    let chunkBytes = 0;
+    const reject = (err: FrameError): void => {
+      this.s.observer.frameRejected?.(err.reason, remote, err.message);
+      socket.destroy();
+    };
+    socket.on('data', (data: Buffer) => {
+      try {
+        for (const frame of decoder.push(data)) {
+          if (peer === undefined) {
+            peer = this.handshake(frame.kind, frame.payload);
+            continue;
+          }
+          switch (frame.kind) {
+            case FrameKind.Message:
+              this.deliver(frame.payload, peer);
+              break;
+            case FrameKind.Chunk:
+            case FrameKind.LastChunk:
+              chunkBytes += frame.payload.length;
+              if (chunkBytes > this.s.maxMessageBytes) throw new FrameError('oversized', `chunked message exceeds ${this.s.maxMessageBytes} bytes`);
+              chunks.push(frame.payload);
+              if (frame.kind === FrameKind.LastChunk) {
+                const whole = Buffer.concat(chunks);
+                chunks = [];
+                chunkBytes = 0;
+                this.deliver(whole, peer);
+              }
+              break;
+            case FrameKind.Ping:
+              socket.write(encodeFrame(FrameKind.Pong, frame.payload));
+              break;
+            default:
+              throw new FrameError('protocol', `unexpected frame kind ${frame.kind} from a dialer`);
+          }
+        }
+      } catch (err) {
+        if (err instanceof FrameError) reject(err);
+        else reject(new FrameError('malformed', String(err)));
+      }
+    });
+    socket.on('end', () => {
+      try {
+        decoder.end();
+      } catch (err) {
+        if (err instanceof FrameError) this.s.observer.frameRejected?.(err.reason, remote, err.message);
+      }
+    });
+    socket.on('error', () => {
+      // A reset or broken pipe: the peer redials. Nothing to do but let 'close' clean up.
+    });
+    socket.on('close', () => this.inbound.delete(socket));
+  }
+
+  private handshake(kind: number, payload: Buffer): NodeId {
+    if (kind !== FrameKind.Hello) throw new FrameError('protocol', 'first frame must be a hello');
+    let hello: unknown;
+    try {
+      hello = unpackValue(payload);
+    } catch (err) {
+      throw new FrameError('malformed', `hello: ${String(err)}`);
+    }
+    const h = hello as { cluster?: unknown; from?: unknown; version?: unknown } | null;
+    if (typeof h !== 'object' || h === null || typeof h.from !== 'string' || h.from.length === 0) throw new FrameError('protocol', 'hello without a sender');
+    if (h.cluster !== this.s.cluster) throw new FrameError('protocol', `hello from cluster ${String(h.cluster)}, this is ${this.s.cluster}`);
+    if (h.version !== PROTOCOL_VERSION) throw new FrameError('protocol', `unsupported protocol version ${String(h.version)}`);
+    return h.from as NodeId;
+  }
+
+  private deliver(payload: Buffer, peer: NodeId): void {
+    let value: unknown;
+    try {
+      value = unpackValue(payload);
+    } catch (err) {
+      throw new FrameError('malformed', String(err));
+    }
+    const m = validateMessage(value);
+    if (typeof m === 'string') throw new FrameError('invalid_message', m);
+    if (m.from !== peer) throw new FrameError('invalid_message', `message from ${m.from} on ${peer}'s connection`);
+    if (m.to !== this.s.id) throw new FrameError('invalid_message', `message for ${m.to} delivered to ${this.s.id}`);
+    this.onMessage(m);
+  }
+}
+
+/** Our connection to one peer: dials, redials with backoff, writes queued messages in order. */
+class Outbound {
+  readonly peer: NodeId;
+  readonly address: string;
+  private readonly target: HostPort;
+  private readonly s: Settings;
+  private socket: net.Socket | undefined;
+  private state: 'connecting' | 'connected' | 'backoff' | 'closed' = 'backoff';
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private writeTimer: NodeJS.Timeout | undefined;
+  private queue: Buffer[] = [];
+  private queueBytes = 0;
+  /** The InstallSnapshot being streamed, as remaining chunk frames. */
+  private snapshot: { chunks: Buffer[] } | undefined;
+  private waitingForDrain = false;
+
+  constructor(peer: NodeId, address: string, target: HostPort, s: Settings) {
+    this.peer = peer;
+    this.address = address;
+    this.target = target;
+    this.s = s;
+    this.dial();
+  }
+
+  isConnected(): boolean {
+    return this.state === 'connected';
+  }
+
+  send(m: Message): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'backoff') {
+      // Not reachable right now: drop (Raft retransmits) and let the core probe.
+      this.s.observer.messageDropped?.(this.peer, 'not_connected');
+      this.s.observer.unreachable?.(this.peer);
+      if (m.type === 'InstallSnapshot') this.s.observer.snapshotSent?.(this.peer, false);
+      return;
+    }
+    const payload = packValue(m);
+    if (payload.length > this.s.chunkBytes) {
+      this.queueSnapshot(m, payload);
+      return;
+    }
+    if (this.queue.length >= this.s.queueMaxMessages || this.queueBytes + payload.length > this.s.queueMaxBytes) {
+      this.s.observer.messageDropped?.(this.peer, 'queue_full');
+      return;
+    }
+    const frame = encodeFrame(FrameKind.Message, payload);
+    this.queue.push(frame);
+    this.queueBytes += frame.length;
+    this.flush();
+  }
+
+  close(): void {
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    clearInterval(this.pingTimer);
+    clearTimeout(this.writeTimer);
+    this.socket?.destroy();
+    this.failSnapshot();
+  }
+
+  private queueSnapshot(m: Message, payload: Buffer): void {
+    if (this.snapshot !== undefined) {
+      // One at a time per peer; the core retries after reportSnapshot(false) or its timeout.
+      this.s.observer.snapshotSent?.(this.peer, false);
+      return;
+    }
+    if (m.type !== 'InstallSnapshot') {
+      // Only snapshots are big; anything else this large is refused by the receiver anyway.
+      this.s.observer.messageDropped?.(this.peer, 'queue_full');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for (let off = 0; off < payload.length; off += this.s.chunkBytes) {
+      const part = payload.subarray(off, off + this.s.chunkBytes);
+      chunks.push(encodeFrame(off + this.s.chunkBytes >= payload.length ? FrameKind.LastChunk : FrameKind.Chunk, part));
+    }
+    this.snapshot = { chunks };
+    this.flush();
+  }
+
+  private dial(): void {
+    if (this.state === 'closed') return;
+    this.state = 'connecting';
+    const socket = net.connect({ host: this.target.host, port: this.target.port, localAddress: this.s.bindHost, noDelay: true });
+    this.socket = socket;
+    socket.setTimeout(this.s.dialTimeoutMs);
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      socket.setKeepAlive(true, 5000);
+      this.state = 'connected';
+      this.attempt = 0;
+      socket.write(encodeFrame(FrameKind.Hello, packValue({ cluster: this.s.cluster, from: this.s.id, version: PROTOCOL_VERSION })));
+      this.s.observer.peerConnected?.(this.peer);
+      this.pingTimer = setInterval(() => {
+        socket.write(encodeFrame(FrameKind.Ping, packValue({ sent: performance.now() })));
+      }, this.s.pingIntervalMs);
+      this.flush();
+    });
+    socket.once('timeout', () => socket.destroy(new Error(`connect to ${this.address} timed out`)));
+    const decoder = new FrameDecoder(1024);
+    socket.on('data', (data: Buffer) => {
+      // Only pongs come back on our own connection.
+      try {
+        for (const frame of decoder.push(data)) {
+          if (frame.kind !== FrameKind.Pong) throw new FrameError('protocol', `unexpected frame kind ${frame.kind} on an outbound connection`);
+          const { sent } = unpackValue(frame.payload) as { sent: number };
+          if (typeof sent === 'number') this.s.observer.rtt?.(this.peer, (performance.now() - sent) / 1000);
+        }
+      } catch (err) {
+        this.s.observer.frameRejected?.(err instanceof FrameError ? err.reason : 'malformed', this.address, String(err));
+        socket.destroy();
+      }
+    });
+    socket.on('drain', () => {
+      this.waitingForDrain = false;
+      clearTimeout(this.writeTimer);
+      this.flush();
+    });
+    socket.on('error', () => {
+      // Surfaced through 'close', which schedules the redial.
+    });
+    socket.once('close', () => {
+      if (this.socket !== socket) return;
+      clearInterval(this.pingTimer);
+      clearTimeout(this.writeTimer);
+      this.waitingForDrain = false;
+      const wasConnected = this.state === 'connected';
+      // What was queued for the broken connection is stale by the time we are back: drop it.
+      this.queue = [];
+      this.queueBytes = 0;
+      this.failSnapshot();
+      if (this.state === 'closed') return;
+      if (wasConnected) this.s.observer.peerDisconnected?.(this.peer);
+      this.s.observer.unreachable?.(this.peer);
+      this.state = 'backoff';
+      // Exponential backoff with full jitter, so peers do not redial in lockstep.
+      const cap = Math.min(this.s.backoffMaxMs, this.s.backoffInitialMs * 2 ** this.attempt);
+      this.attempt = Math.min(this.attempt + 1, 20);
+      this.timer = setTimeout(() => {
+        this.dial();
+      }, this.s.random.int(Math.max(1, cap)) + 1);
+    });
+  }
+
+  private failSnapshot(): void {
+    if (this.snapshot === undefined) return;
+    this.snapshot = undefined;
+    this.s.observer.snapshotSent?.(this.peer, false);
+  }
+
+  /** Writes queued frames until the socket pushes back; snapshot chunks go only when the queue is empty. */
+  private flush(): void {
+    const socket = this.socket;
+    if (this.state !== 'connected' || socket === undefined || this.waitingForDrain) return;
+    for (;;) {
+      let frame = this.queue.shift();
+      if (frame !== undefined) {
+        this.queueBytes -= frame.length;
+      } else if (this.snapshot !== undefined) {
+        frame = this.snapshot.chunks.shift();
+        if (this.snapshot.chunks.length === 0) {
+          this.snapshot = undefined;
+          this.s.observer.snapshotSent?.(this.peer, true);
+        }
+      }
+      if (frame === undefined) return;
+      if (!socket.write(frame)) {
+        this.waitingForDrain = true;
+        this.writeTimer = setTimeout(() => socket.destroy(new Error(`write to ${this.address} stalled for ${this.s.writeTimeoutMs} ms`)), this.s.writeTimeoutMs);
+        return;
+      }
+    }
+  }
+}
+
+/** Parses "host:port" (IPv6 as "[::1]:port"). */
+export function parseHostPort(address: string): HostPort | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: (m[1] ?? m[2]) as string, port };
+}
