@@ -1,88 +1,65 @@
 /**
- * `npm start`: until the durable node lands (issue #3), this runs a 3-node Raft cluster inside one
- * process on real timers and prints elections and commits, with one node crashing now and then.
- * It exercises the same core the node will run; nothing here is persisted to disk.
+ * `npm start`: a local 3-node eventraft cluster on loopback, data in ./data/<node id>.
+ * Each node is a real process running `eventraft node`; stopping this script (Ctrl-C) stops them
+ * cleanly (SIGTERM). Starting it again resumes from ./data. Delete ./data for a fresh cluster.
  */
-import { MemoryStorage, RawNode, SeededRandom } from '../node/core/raft/index.ts';
-import type { Message, NodeId } from '../node/core/raft/index.ts';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import path from 'node:path';
 
-const TICK_MS = 100;
-const ids = ['eventraft-0', 'eventraft-1', 'eventraft-2'] as NodeId[];
-const seed = Number(process.env.EVENTRAFT_DEMO_SEED ?? Date.now() % 2 ** 31);
-const rng = new SeededRandom(seed);
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+const root = path.resolve(import.meta.dirname, '..');
+const cli = path.join(root, 'node', 'cli.ts');
+const nodes = [0, 1, 2].map((i) => ({
+  id: `eventraft-${i}`,
+  peer: `127.0.0.1:${7001 + i}`,
+  http: `127.0.0.1:${8081 + i}`,
+}));
+const members = nodes.map((n) => `${n.id}=${n.peer}/${n.http}`).join(',');
 
-interface DemoNode {
-  raw: RawNode | undefined;
-  readonly storage: MemoryStorage;
-}
-const nodes = new Map<NodeId, DemoNode>(ids.map((id) => [id, { raw: undefined, storage: new MemoryStorage() }]));
+const say = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
 
-function say(event: string, fields: Record<string, unknown> = {}): void {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...fields })}\n`);
-}
-
-function start(id: NodeId): void {
-  const node = nodes.get(id) as DemoNode;
-  node.raw = new RawNode({ id, storage: node.storage, random: rng.fork(), options: { electionTick: 10, heartbeatTick: 1 } });
-  if (node.storage.lastIndex() === 0) node.raw.bootstrap(ids);
-}
-
-function deliver(messages: readonly Message[]): void {
-  // Loopback "network" with a little latency; messages to a crashed node are lost.
-  for (const m of messages) setTimeout(() => nodes.get(m.to)?.raw?.step(m), 1 + rng.int(5));
-}
-
-function drive(id: NodeId): void {
-  const node = nodes.get(id) as DemoNode;
-  const raw = node.raw;
-  if (!raw?.hasReady()) return;
-  const rd = raw.ready();
-  if (rd.softState) say('role', { node: id, role: rd.softState.role, leader: rd.softState.leaderId || null, term: raw.raft.term });
-  if (rd.snapshot) node.storage.applySnapshot(rd.snapshot);
-  node.storage.append(rd.entries);
-  if (rd.hardState) node.storage.setHardState(rd.hardState);
-  deliver(rd.messages);
-  for (const e of rd.committed) {
-    if (e.type === 'Normal' && e.data.length > 0 && raw.raft.role === 'Leader') {
-      say('committed', { node: id, index: e.index, term: e.term, data: dec.decode(e.data) });
-    }
-  }
-  raw.advance(rd);
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+for (const n of nodes) {
+  const child = spawn(process.execPath, [cli, 'node'], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: {
+      ...process.env,
+      EVENTRAFT_NODE_ID: n.id,
+      EVENTRAFT_CLUSTER_ID: 'local',
+      EVENTRAFT_PEER_LISTEN: n.peer,
+      EVENTRAFT_HTTP_LISTEN: n.http,
+      EVENTRAFT_DATA_DIR: path.join(root, 'data', n.id),
+      EVENTRAFT_INITIAL_MEMBERS: members,
+    },
+  });
+  children.set(n.id, child);
+  child.on('exit', (code, signal) => {
+    children.delete(n.id);
+    if (!stopping) say(`eventraft: ${n.id} exited (${signal ?? `code ${code}`}); the other nodes keep serving`);
+    if (children.size === 0) process.exit(0);
+  });
 }
 
-for (const id of ids) start(id);
-say('started', { nodes: ids, seed, note: 'in-process demo of the Raft core; the durable node arrives with issue #3' });
+say('');
+say('eventraft: local 3-node cluster starting (data in ./data). Endpoints:');
+for (const n of nodes) say(`  ${n.id}  http://${n.http}   (peers: ${n.peer})`);
+say('');
+say('Try:');
+say(`  curl -s http://${nodes[0]?.http}/v1/cluster`);
+say(`  curl -s -X PUT -H 'content-type: application/json' -d '{"value":"hello"}' http://${nodes[1]?.http}/v1/kv/greeting`);
+say(`  curl -s http://${nodes[2]?.http}/v1/kv/greeting`);
+say('Ctrl-C stops all three nodes.');
+say('');
 
-let writes = 0;
-const ticker = setInterval(() => {
-  for (const id of ids) {
-    nodes.get(id)?.raw?.tick();
-    drive(id);
-  }
-}, TICK_MS);
-const pump = setInterval(() => {
-  for (const id of ids) drive(id);
-}, 5);
-const client = setInterval(() => {
-  const leader = ids.find((id) => nodes.get(id)?.raw?.raft.role === 'Leader');
-  if (leader) nodes.get(leader)?.raw?.propose(enc.encode(`event-${++writes}`));
-}, 1000);
-const chaos = setInterval(() => {
-  // Crash the leader every so often and bring it back: watch a new election happen.
-  const leader = ids.find((id) => nodes.get(id)?.raw?.raft.role === 'Leader');
-  if (leader === undefined) return;
-  (nodes.get(leader) as DemoNode).raw = undefined;
-  say('crash', { node: leader });
-  setTimeout(() => {
-    start(leader);
-    say('restart', { node: leader });
-  }, 3000);
-}, 10_000);
-
-process.on('SIGINT', () => {
-  for (const t of [ticker, pump, client, chaos]) clearInterval(t);
-  say('stopped');
-  process.exit(0);
-});
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  say('eventraft: stopping the cluster');
+  for (const child of children.values()) child.kill('SIGTERM');
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

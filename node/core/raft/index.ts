@@ -7,5 +7,5 @@ export { MemoryStorage, emptyHardState, emptySnapshot, entrySize } from './stora
 export type { RaftStorage } from './storage.ts';
 export { SeededRandom } from './random.ts';
 export type { Random } from './random.ts';
-export { applyConfChange, emptyMembership, isLearner, isMember, isVoter, makeMembership, quorumSize } from './membership.ts';
+export { applyConfChange, emptyMembership, isLearner, isMember, isVoter, makeMembership, members, quorumSize } from './membership.ts';
 export type { ProgressState } from './progress.ts';

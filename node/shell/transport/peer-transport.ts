@@ -30,6 +30,11 @@ export interface TransportOptions {
   readonly listen: HostPort;
   /** Local address outgoing connections bind to, so firewall rules between node addresses work. */
   readonly bindHost: string;
+  /**
+   * host:port peers can dial us at, announced in the hello. A node that knows no configuration yet
+   * (a joiner) learns the leader's address this way, so it can answer before it learns the members.
+   */
+  readonly advertise?: string;
   readonly random: Random;
   readonly observer?: TransportObserver;
   /** Largest frame accepted (a whole message, or one chunk). */
@@ -62,7 +67,7 @@ const defaults = {
   pingIntervalMs: 1000,
 } as const;
 
-type Settings = Required<Omit<TransportOptions, 'observer'>> & { readonly observer: TransportObserver };
+type Settings = Required<Omit<TransportOptions, 'observer' | 'advertise'>> & { readonly observer: TransportObserver; readonly advertise: string | undefined };
 
 /**
  * TCP transport between Raft peers: one outbound connection per peer (we dial, we write our
@@ -75,10 +80,14 @@ export class PeerTransport {
   private server: net.Server | undefined;
   private readonly outbound = new Map<NodeId, Outbound>();
   private readonly inbound = new Set<net.Socket>();
+  /** Peers configured by setPeers (the membership); the rest of `outbound` was learned from hellos. */
+  private configured = new Set<NodeId>();
+  /** Return addresses announced by peers that dialed us. */
+  private readonly learned = new Map<NodeId, string>();
   private stopped = false;
 
   constructor(options: TransportOptions, onMessage: (m: Message) => void) {
-    this.s = { ...defaults, ...options, observer: options.observer ?? {} };
+    this.s = { ...defaults, ...options, observer: options.observer ?? {}, advertise: options.advertise };
     this.onMessage = onMessage;
   }
 
@@ -112,6 +121,7 @@ export class PeerTransport {
       if (target === undefined) continue;
       this.outbound.set(id as NodeId, new Outbound(id as NodeId, address, target, this.s));
     }
+    this.configured = new Set(Object.keys(addresses).filter((id) => id !== this.s.id) as NodeId[]);
     for (const [id, conn] of this.outbound) {
       if (!(id in addresses)) {
         conn.close();
@@ -121,10 +131,17 @@ export class PeerTransport {
   }
 
   send(m: Message): void {
-    const conn = this.outbound.get(m.to);
+    let conn = this.outbound.get(m.to);
     if (conn === undefined) {
-      this.s.observer.messageDropped?.(m.to, 'unknown_peer');
-      return;
+      // Not a configured peer: answer on the address it announced when it dialed us, if any.
+      const address = this.learned.get(m.to);
+      const target = address === undefined ? undefined : parseHostPort(address);
+      if (address === undefined || target === undefined || this.stopped) {
+        this.s.observer.messageDropped?.(m.to, 'unknown_peer');
+        return;
+      }
+      conn = new Outbound(m.to, address, target, this.s);
+      this.outbound.set(m.to, conn);
     }
     conn.send(m);
   }
@@ -214,11 +231,13 @@ export class PeerTransport {
     } catch (err) {
       throw new FrameError('malformed', `hello: ${String(err)}`);
     }
-    const h = hello as { cluster?: unknown; from?: unknown; version?: unknown } | null;
+    const h = hello as { cluster?: unknown; from?: unknown; version?: unknown; address?: unknown } | null;
     if (typeof h !== 'object' || h === null || typeof h.from !== 'string' || h.from.length === 0) throw new FrameError('protocol', 'hello without a sender');
     if (h.cluster !== this.s.cluster) throw new FrameError('protocol', `hello from cluster ${String(h.cluster)}, this is ${this.s.cluster}`);
     if (h.version !== PROTOCOL_VERSION) throw new FrameError('protocol', `unsupported protocol version ${String(h.version)}`);
-    return h.from as NodeId;
+    const from = h.from as NodeId;
+    if (typeof h.address === 'string' && parseHostPort(h.address) !== undefined && !this.configured.has(from)) this.learned.set(from, h.address);
+    return from;
   }
 
   private deliver(payload: Buffer, peer: NodeId): void {
@@ -330,7 +349,8 @@ class Outbound {
       socket.setKeepAlive(true, 5000);
       this.state = 'connected';
       this.attempt = 0;
-      socket.write(encodeFrame(FrameKind.Hello, packValue({ cluster: this.s.cluster, from: this.s.id, version: PROTOCOL_VERSION })));
+      const hello = { cluster: this.s.cluster, from: this.s.id, version: PROTOCOL_VERSION, ...(this.s.advertise === undefined ? {} : { address: this.s.advertise }) };
+      socket.write(encodeFrame(FrameKind.Hello, packValue(hello)));
       this.s.observer.peerConnected?.(this.peer);
       this.pingTimer = setInterval(() => {
         socket.write(encodeFrame(FrameKind.Ping, packValue({ sent: performance.now() })));

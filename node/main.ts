@@ -1,0 +1,159 @@
+/**
+ * Composition root: config -> logger -> storage -> state machine -> transport -> driver -> HTTP.
+ * Everything is created here and passed down; nothing below reads the environment.
+ */
+import { randomInt } from 'node:crypto';
+import type { Server } from 'node:http';
+import { pino } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { configHelp, parseConfig } from './config.ts';
+import type { NodeConfig } from './config.ts';
+import { KvStateMachine } from './core/kv/kv-state-machine.ts';
+import type { KvResult } from './core/kv/kv-state-machine.ts';
+import { SeededRandom } from './core/raft/index.ts';
+import { Driver } from './shell/driver.ts';
+import { createHttpApp } from './shell/http/app.ts';
+import { formatMemberAddress } from './shell/member-address.ts';
+import { RaftMetrics } from './shell/metrics/raft-metrics.ts';
+import { DiskLogStore } from './shell/storage/index.ts';
+import { PeerTransport } from './shell/transport/index.ts';
+
+/** How long SIGTERM handling may take before the process exits anyway. */
+const SHUTDOWN_DEADLINE_MS = 10_000;
+/** How long to wait for a leadership transfer on shutdown. */
+const TRANSFER_WAIT_MS = 3_000;
+
+export async function runNode(env: NodeJS.ProcessEnv): Promise<void> {
+  const parsed = parseConfig(env);
+  if (!parsed.ok) {
+    process.stderr.write(`eventraft: invalid configuration:\n${parsed.problems.map((p) => `  - ${p}`).join('\n')}\n\nRun "eventraft node --help" for every setting.\n`);
+    process.exit(2);
+  }
+  await startNode(parsed.config);
+}
+
+async function startNode(config: NodeConfig): Promise<void> {
+  const log = pino({ level: config.logLevel, base: { nodeId: config.nodeId } });
+  const fatal = (err: unknown): never => {
+    log.fatal({ err }, 'stopping: unrecoverable error');
+    process.exit(1);
+  };
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'eventraft_' });
+  const metrics = new RaftMetrics(registry);
+
+  const store = await DiskLogStore.open(config.dataDir, { onFsync: (s) => { metrics.fsyncSeconds.observe(s); } }).catch(fatal);
+  log.info({ dataDir: config.dataDir, ...store.recovery }, 'storage recovered');
+  if (store.recovery.tornBytesDiscarded > 0) log.warn({ bytes: store.recovery.tornBytesDiscarded }, 'discarded a torn write at the end of the log');
+
+  const kv = new KvStateMachine();
+  const random = new SeededRandom(randomInt(2 ** 31));
+  // The driver and the transport point at each other; the transport only calls back once started,
+  // after `driver` below is initialised.
+  const transport = new PeerTransport(
+    {
+      id: config.nodeId,
+      cluster: config.clusterId,
+      listen: config.peerListen,
+      // Dial from our own address (a wildcard lets the OS choose), so rules between node addresses apply.
+      bindHost: config.peerListen.host,
+      advertise: config.peerAdvertise,
+      random: random.fork(),
+      observer: {
+        frameRejected: (reason, remote, detail) => {
+          metrics.framesRejected.inc({ reason });
+          log.warn({ reason, remote, detail }, 'closed a peer connection on a bad frame');
+        },
+        messageDropped: (_to, reason) => {
+          metrics.messagesDropped.inc({ reason });
+        },
+        peerConnected: (peer) => {
+          log.info({ peer }, 'connected to peer');
+        },
+        peerDisconnected: (peer) => {
+          log.warn({ peer }, 'lost connection to peer');
+        },
+        rtt: (peer, seconds) => {
+          metrics.peerRttSeconds.observe({ peer }, seconds);
+        },
+        unreachable: (peer) => {
+          driver.reportUnreachable(peer);
+        },
+        snapshotSent: (peer, ok) => {
+          driver.reportSnapshot(peer, ok);
+        },
+      },
+    },
+    (m) => {
+      driver.receive(m);
+    },
+  );
+
+  const bootstrap = config.join ? undefined : config.initialMembers;
+  const driver = Driver.open<KvResult>({
+    id: config.nodeId,
+    store,
+    stateMachine: kv,
+    transport,
+    random: random.fork(),
+    log,
+    metrics,
+    tickMs: config.tickMs,
+    raft: { electionTick: config.electionTicks, heartbeatTick: config.heartbeatTicks },
+    bootstrap,
+    snapshotThreshold: config.snapshotThreshold,
+    snapshotKeepEntries: config.snapshotKeepEntries,
+    requestTimeoutMs: config.requestTimeoutMs,
+    onFatal: fatal,
+  });
+  const peerAddress = await transport.start().catch(fatal);
+  driver.start();
+
+  const app = createHttpApp({ driver, kv, registry, log, maxBodyBytes: config.maxBodyBytes, adminToken: config.adminToken });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.httpListen.port, config.httpListen.host, () => {
+      resolve(s);
+    });
+    s.once('error', reject);
+  }).catch(fatal);
+  server.keepAliveTimeout = 65_000;
+  log.info(
+    { peer: `${peerAddress.host}:${peerAddress.port}`, http: `${config.httpListen.host}:${config.httpListen.port}`, advertise: formatMemberAddress(config.peerAdvertise, config.httpAdvertise) },
+    'node started',
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      log.warn('shutdown deadline reached; exiting');
+      process.exit(0);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    const d = driver;
+    // Hand leadership over first so the cluster does not wait an election timeout for us.
+    if (d.isLeader()) {
+      try {
+        const to = d.transferLeadership();
+        const deadline = Date.now() + TRANSFER_WAIT_MS;
+        while (d.isLeader() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        log.info({ to, stillLeader: d.isLeader() }, 'leadership transfer finished');
+      } catch (err) {
+        log.warn({ err }, 'could not hand leadership over');
+      }
+    }
+    server.close();
+    server.closeAllConnections();
+    await d.stop();
+    await transport.stop();
+    await store.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+export { configHelp };

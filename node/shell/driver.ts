@@ -1,0 +1,518 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { RawNode, isVoter, members } from '../core/raft/index.ts';
+import type { ConfChange, Entry, LogIndex, Message, NodeId, RaftOptions, Random, Ready, Status, Term } from '../core/raft/index.ts';
+import type { ReplicatedStateMachine } from '../core/state-machine.ts';
+import {
+  ClusterChangeRejectedError,
+  NoLeaderError,
+  NotLeaderError,
+  OverloadedError,
+  ProposalLostError,
+  ProposalTimeoutError,
+  ReadNotConfirmedError,
+  ShuttingDownError,
+} from './errors.ts';
+import { parseMemberAddress } from './member-address.ts';
+import type { RaftMetrics } from './metrics/raft-metrics.ts';
+import { decodeProposal, encodeProposal } from './proposal-envelope.ts';
+import type { LogStore } from './storage/index.ts';
+
+/** What the driver needs from the network (PeerTransport, or a fake in tests). */
+export interface MessageSink {
+  send(m: Message): void;
+  setPeers(addresses: Readonly<Record<string, string>>): void;
+}
+
+export interface DriverOptions<R> {
+  readonly id: NodeId;
+  readonly store: LogStore;
+  readonly stateMachine: ReplicatedStateMachine<R>;
+  readonly transport: MessageSink;
+  readonly random: Random;
+  readonly log: Logger;
+  readonly metrics?: RaftMetrics;
+  /** Interval between Raft ticks. */
+  readonly tickMs: number;
+  readonly raft?: Partial<RaftOptions>;
+  /** Founding members (id -> address) used only when the store is empty; absent in join mode. */
+  readonly bootstrap?: Readonly<Record<string, string>>;
+  /** Take a snapshot once this many entries were applied since the last one. */
+  readonly snapshotThreshold: number;
+  /** Entries kept behind a snapshot for followers that are slightly behind. */
+  readonly snapshotKeepEntries: number;
+  /** How long a proposal or read may wait before its outcome is reported unknown. */
+  readonly requestTimeoutMs: number;
+  /** Called once when the node cannot go on (storage failure, broken invariant). */
+  readonly onFatal: (err: unknown) => void;
+}
+
+interface ProposalWaiter<R> {
+  resolve: (result: R) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+  /** Where the leader put it, when this node was the leader: lets us detect it was overwritten. */
+  at?: { index: LogIndex; term: Term };
+}
+
+interface ReadWaiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The one loop that runs I/O around the Raft core (ARCHITECTURE §2). For each Ready, in order:
+ * 1. send the leader's appends early if its term is already durable (thesis §10.2.1);
+ * 2. persist hard state, entries and snapshot with one fsync (group commit: everything the core
+ *    accumulated while the previous fsync ran goes into this one);
+ * 3. send the other messages (a vote or an append response never leaves before it is durable);
+ * 4. restore the snapshot and apply committed entries to the state machine, answering waiters;
+ * 5. advance.
+ * Inputs (ticks, messages, proposals) reach the core at any time between awaits; the core is
+ * synchronous, so they interleave safely.
+ */
+export class Driver<R> {
+  readonly id: NodeId;
+  private readonly raw: RawNode;
+  private readonly o: DriverOptions<R>;
+  private readonly log: Logger;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private looping = false;
+  private loopAgain = false;
+  private stopped = false;
+  private durableTerm: number;
+  private readonly proposals = new Map<string, ProposalWaiter<R>>();
+  private readonly proposalAt = new Map<number, string>();
+  private readonly reads = new Map<string, ReadWaiter>();
+  /** Reads confirmed by ReadIndex, waiting for apply to reach their index (ascending). */
+  private servable: { index: number; requestId: string }[] = [];
+  private readonly applyWaiters: { index: number; resolve: () => void }[] = [];
+  private peersKey = '';
+  private leaderSeen: NodeId | '' = '';
+  private snapshotting = false;
+
+  private constructor(o: DriverOptions<R>, raw: RawNode) {
+    this.o = o;
+    this.id = o.id;
+    this.raw = raw;
+    this.log = o.log;
+    this.durableTerm = o.store.initialState().hardState.term;
+  }
+
+  /** Restores the state machine from the store's snapshot and builds the core on the stored log. */
+  static open<R>(o: DriverOptions<R>): Driver<R> {
+    const snap = o.store.snapshot();
+    if (snap.metadata.index > 0) o.stateMachine.restore(snap.metadata.index, snap.data);
+    const raw = new RawNode({ id: o.id, storage: o.store, random: o.random, applied: snap.metadata.index, options: o.raft });
+    const driver = new Driver(o, raw);
+    const empty = o.store.lastIndex() === 0 && o.store.initialState().hardState.term === 0;
+    if (empty && o.bootstrap !== undefined) {
+      const voters = Object.keys(o.bootstrap) as NodeId[];
+      if (!voters.includes(o.id)) throw new Error(`bootstrap members ${voters.join(',')} do not include this node (${o.id})`);
+      raw.bootstrap(voters, o.bootstrap);
+      o.log.info({ members: voters }, 'bootstrapping a new cluster');
+    } else if (empty) {
+      o.log.info('joining: waiting for the leader to add this node');
+    } else {
+      const hs = o.store.initialState().hardState;
+      o.log.info({ term: hs.term, commit: hs.commit, lastIndex: o.store.lastIndex(), snapshotIndex: snap.metadata.index }, 'resuming from disk');
+    }
+    driver.syncPeers();
+    return driver;
+  }
+
+  start(): void {
+    this.tickTimer = setInterval(() => {
+      this.guard(() => {
+        this.raw.tick();
+      });
+      this.kick();
+    }, this.o.tickMs);
+    this.kick();
+  }
+
+  /** Stops ticking and processing; fails every waiter. Does not close the store. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    while (this.looping) await new Promise((r) => setTimeout(r, 5));
+    for (const [id, w] of this.proposals) {
+      clearTimeout(w.timer);
+      w.reject(new ShuttingDownError());
+      this.proposals.delete(id);
+    }
+    for (const [id, w] of this.reads) {
+      clearTimeout(w.timer);
+      w.reject(new ShuttingDownError());
+      this.reads.delete(id);
+    }
+  }
+
+  // ------------------------------------------------------------------ inputs
+
+  /** A message from a peer (called by the transport). */
+  receive(m: Message): void {
+    if (this.stopped) return;
+    this.guard(() => {
+      this.raw.step(m);
+    });
+    this.kick();
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    this.raw.reportUnreachable(peer);
+  }
+
+  reportSnapshot(peer: NodeId, ok: boolean): void {
+    this.raw.reportSnapshot(peer, ok);
+    this.kick();
+  }
+
+  /**
+   * Replicates `command` and resolves with the state machine's result once this node applied it.
+   * On a follower the proposal is forwarded to the leader. `requestId` makes retries idempotent.
+   * Rejects with NoLeaderError / NotLeaderError / OverloadedError (nothing happened: retry),
+   * ProposalLostError (did not commit: retry) or ProposalTimeoutError (unknown: retry same id).
+   */
+  propose(command: Uint8Array, requestId: string = randomUUID()): Promise<R> {
+    if (this.stopped) return Promise.reject(new ShuttingDownError());
+    const existing = this.proposals.get(requestId);
+    if (existing !== undefined) {
+      // The same request is already in flight here: share its outcome.
+      return new Promise<R>((resolve, reject) => {
+        const prevResolve = existing.resolve;
+        const prevReject = existing.reject;
+        existing.resolve = (r) => {
+          prevResolve(r);
+          resolve(r);
+        };
+        existing.reject = (e) => {
+          prevReject(e);
+          reject(e);
+        };
+      });
+    }
+    const res = this.raw.propose(encodeProposal(requestId, command));
+    if (!res.ok) {
+      this.o.metrics?.proposalsFailed.inc({ reason: res.reason });
+      switch (res.reason) {
+        case 'NoLeader':
+          return Promise.reject(new NoLeaderError());
+        case 'NotLeader':
+          return Promise.reject(new NotLeaderError(res.leaderHint));
+        default:
+          return Promise.reject(new OverloadedError(res.reason));
+      }
+    }
+    const promise = new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.proposals.delete(requestId);
+        this.o.metrics?.proposalsFailed.inc({ reason: 'Timeout' });
+        this.updatePending();
+        reject(new ProposalTimeoutError(`request ${requestId} was not seen applied within ${this.o.requestTimeoutMs} ms; its outcome is unknown`));
+      }, this.o.requestTimeoutMs);
+      const waiter: ProposalWaiter<R> = { resolve, reject, timer };
+      if (res.forwardedTo === undefined) {
+        waiter.at = { index: res.index, term: res.term };
+        this.proposalAt.set(res.index, requestId);
+      }
+      this.proposals.set(requestId, waiter);
+    });
+    this.updatePending();
+    this.kick();
+    return promise;
+  }
+
+  /**
+   * A linearizable read barrier (thesis §6.4): resolves once this node's state machine reflects
+   * every write acknowledged before the call. Works on followers (the leader confirms the index).
+   */
+  readBarrier(): Promise<void> {
+    if (this.stopped) return Promise.reject(new ShuttingDownError());
+    const requestId = randomUUID();
+    const res = this.raw.readIndex(requestId);
+    if (!res.ok) return Promise.reject(new NoLeaderError());
+    const promise = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reads.delete(requestId);
+        reject(new ReadNotConfirmedError(`read not confirmed within ${this.o.requestTimeoutMs} ms`));
+      }, this.o.requestTimeoutMs);
+      this.reads.set(requestId, { resolve, reject, timer });
+    });
+    this.kick();
+    return promise;
+  }
+
+  /** Resolves once the state machine applied `index` (used after a leader-local decision). */
+  waitApplied(index: number): Promise<void> {
+    if (this.o.stateMachine.appliedIndex >= index) return Promise.resolve();
+    return new Promise((resolve) => this.applyWaiters.push({ index, resolve }));
+  }
+
+  /** Proposes a membership change on the leader and resolves once it is in effect. */
+  async changeMembership(change: ConfChange): Promise<LogIndex> {
+    if (this.stopped) throw new ShuttingDownError();
+    const res = this.raw.proposeConfChange(change);
+    if (!res.ok) {
+      if (res.reason === 'NoLeader') throw new NoLeaderError();
+      if (res.reason === 'NotLeader') throw new NotLeaderError(res.leaderHint);
+      throw new ClusterChangeRejectedError(res.reason, 'detail' in res ? res.detail : undefined);
+    }
+    if (res.forwardedTo !== undefined) throw new NotLeaderError(res.forwardedTo);
+    this.kick();
+    const index = res.index;
+    await Promise.race([
+      this.waitApplied(index),
+      new Promise((_, reject) => setTimeout(() => {
+        reject(new ProposalTimeoutError(`membership change at ${index} not applied within ${this.o.requestTimeoutMs} ms; its outcome is unknown`));
+      }, this.o.requestTimeoutMs)),
+    ]);
+    return index;
+  }
+
+  /** Transfers leadership to `to`, or to the most caught-up voter when not given. */
+  transferLeadership(to?: NodeId): NodeId {
+    const status = this.raw.status();
+    let target = to;
+    if (target === undefined) {
+      if (status.role !== 'Leader') throw new NotLeaderError(status.leaderId || undefined);
+      const candidates = status.progress.filter((p) => p.id !== this.id && isVoter(status.membership, p.id)).sort((a, b) => b.match - a.match);
+      target = candidates[0]?.id;
+      if (target === undefined) throw new ClusterChangeRejectedError('InvalidTransferee', 'no other voter to hand leadership to');
+    }
+    const res = this.raw.transferLeadership(target);
+    if (!res.ok) {
+      if (res.reason === 'NoLeader') throw new NoLeaderError();
+      throw new ClusterChangeRejectedError(res.reason, res.detail);
+    }
+    this.kick();
+    return target;
+  }
+
+  /** Takes a snapshot now (admin trigger); resolves with its index. */
+  async snapshotNow(): Promise<number> {
+    await this.takeSnapshot();
+    return this.o.store.snapshot().metadata.index;
+  }
+
+  status(): Status {
+    return this.raw.status();
+  }
+
+  isLeader(): boolean {
+    return this.raw.raft.role === 'Leader';
+  }
+
+  leaderId(): NodeId | undefined {
+    const id = this.raw.raft.leaderId;
+    return id === '' ? undefined : id;
+  }
+
+  /** A leader's or member's advertised addresses. */
+  addressOf(id: NodeId): ReturnType<typeof parseMemberAddress> | undefined {
+    const a = this.raw.raft.membership.addresses[id];
+    return a === undefined ? undefined : parseMemberAddress(a);
+  }
+
+  // ------------------------------------------------------------------ the loop
+
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.looping) {
+      this.loopAgain = true;
+      return;
+    }
+    this.looping = true;
+    this.loop()
+      .catch((err: unknown) => {
+        this.fatal(err);
+      })
+      .finally(() => {
+        this.looping = false;
+      });
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.loopAgain = false;
+      while (!this.stopped && this.raw.hasReady()) {
+        const rd = this.raw.ready();
+        await this.handleReady(rd);
+        this.raw.advance(rd);
+        this.afterAdvance();
+      }
+      if (!this.stopped) await this.maybeSnapshot();
+    } while (this.moreToDo());
+  }
+
+  /** Inputs that arrived while the loop was busy asked for another round (set by kick()). */
+  private moreToDo(): boolean {
+    return this.loopAgain && !this.stopped;
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const termChanges = rd.hardState !== undefined && rd.hardState.term !== this.durableTerm;
+    const held: Message[] = [];
+    for (const m of rd.messages) {
+      // A leader's appends may go while its own fsync runs, unless its term is not durable yet.
+      if (!termChanges && (m.type === 'AppendEntries' || m.type === 'Heartbeat')) this.o.transport.send(m);
+      else held.push(m);
+    }
+    if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
+      await this.o.store.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      if (rd.hardState) this.durableTerm = rd.hardState.term;
+    }
+    this.syncPeers();
+    for (const m of held) this.o.transport.send(m);
+
+    if (rd.snapshot) {
+      this.o.stateMachine.restore(rd.snapshot.metadata.index, rd.snapshot.data);
+      this.o.metrics?.snapshots.inc({ kind: 'installed' });
+      this.log.info({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term }, 'installed snapshot from leader');
+    }
+    for (const e of rd.committed) this.apply(e);
+    for (const rs of rd.readStates) {
+      this.servable.push({ index: rs.index, requestId: rs.requestId });
+    }
+    for (const id of rd.abortedReads) {
+      const w = this.reads.get(id);
+      if (w === undefined) continue;
+      clearTimeout(w.timer);
+      this.reads.delete(id);
+      w.reject(new ReadNotConfirmedError('leadership changed before the read was confirmed; retry'));
+    }
+    if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leaderId);
+  }
+
+  private apply(e: Entry): void {
+    if (e.index <= this.o.stateMachine.appliedIndex) return; // covered by a restored snapshot
+    const requestId = this.proposalAt.get(e.index);
+    if (requestId !== undefined) {
+      this.proposalAt.delete(e.index);
+      const w = this.proposals.get(requestId);
+      if (w?.at !== undefined && w.at.term !== e.term) {
+        // Another leader's entry took our slot: ours never committed.
+        clearTimeout(w.timer);
+        this.proposals.delete(requestId);
+        this.o.metrics?.proposalsFailed.inc({ reason: 'Lost' });
+        w.reject(new ProposalLostError(`request ${requestId} was overwritten by a new leader before it committed; retry`));
+      }
+    }
+    const proposal = e.type === 'Normal' && e.data.length > 0 ? decodeProposal(e.data) : undefined;
+    if (proposal === undefined) {
+      this.o.stateMachine.skip(e.index);
+      return;
+    }
+    const result = this.o.stateMachine.apply(e.index, proposal.requestId, proposal.command);
+    const w = this.proposals.get(proposal.requestId);
+    if (w !== undefined) {
+      clearTimeout(w.timer);
+      this.proposals.delete(proposal.requestId);
+      this.o.metrics?.proposalsCommitted.inc();
+      w.resolve(result);
+    }
+  }
+
+  private afterAdvance(): void {
+    const applied = this.o.stateMachine.appliedIndex;
+    // Reads confirmed by ReadIndex are served once apply reached their index.
+    if (this.servable.length > 0) {
+      const ready = this.servable.filter((r) => r.index <= applied);
+      this.servable = this.servable.filter((r) => r.index > applied);
+      for (const r of ready) {
+        const w = this.reads.get(r.requestId);
+        if (w === undefined) continue;
+        clearTimeout(w.timer);
+        this.reads.delete(r.requestId);
+        w.resolve();
+      }
+    }
+    for (let i = this.applyWaiters.length - 1; i >= 0; i--) {
+      const w = this.applyWaiters[i] as { index: number; resolve: () => void };
+      if (w.index <= applied) {
+        this.applyWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+    const m = this.o.metrics;
+    if (m) {
+      const r = this.raw.raft;
+      m.term.set(r.term);
+      m.commitIndex.set(r.log.committed);
+      m.appliedIndex.set(applied);
+      m.hasLeader.set(r.leaderId === '' ? 0 : 1);
+      m.storeBytes.set(this.o.store.sizeBytes());
+    }
+    this.updatePending();
+  }
+
+  private onSoftState(role: string, leaderId: NodeId): void {
+    this.o.metrics?.setRole(role);
+    if (leaderId !== this.leaderSeen) {
+      if (leaderId !== '') this.o.metrics?.leaderChanges.inc();
+      this.log.info({ term: this.raw.raft.term, role, leader: leaderId || null }, 'leader changed');
+      this.leaderSeen = leaderId;
+    } else {
+      this.log.info({ term: this.raw.raft.term, role }, 'role changed');
+    }
+  }
+
+  /** Points the transport at the members of the configuration in effect. */
+  private syncPeers(): void {
+    const m = this.raw.raft.membership;
+    const key = JSON.stringify(m.addresses);
+    if (key === this.peersKey) return;
+    this.peersKey = key;
+    const peers: Record<string, string> = {};
+    for (const id of members(m)) {
+      const address = m.addresses[id];
+      if (address !== undefined && id !== this.id) peers[id] = parseMemberAddress(address).peer;
+    }
+    this.o.transport.setPeers(peers);
+    this.log.info({ voters: m.voters, learners: m.learners }, 'membership in effect');
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const applied = this.o.stateMachine.appliedIndex;
+    if (applied - this.o.store.snapshot().metadata.index < this.o.snapshotThreshold) return;
+    await this.takeSnapshot();
+  }
+
+  private async takeSnapshot(): Promise<void> {
+    if (this.snapshotting) return;
+    const index = this.o.stateMachine.appliedIndex;
+    if (index <= this.o.store.snapshot().metadata.index) return;
+    this.snapshotting = true;
+    try {
+      // The state is copied synchronously at `index`; apply continues while the file is written.
+      const data = this.o.stateMachine.snapshot();
+      const membership = this.raw.membershipAt(index);
+      const compactTo = Math.max(0, index - this.o.snapshotKeepEntries) as LogIndex;
+      await this.o.store.saveSnapshot(index, membership, data, compactTo);
+      this.o.metrics?.snapshots.inc({ kind: 'created' });
+      this.log.info({ index, bytes: data.length, compactTo }, 'snapshot taken');
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  private updatePending(): void {
+    this.o.metrics?.proposalsPending.set(this.proposals.size);
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.fatal(err);
+    }
+  }
+
+  private fatal(err: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    this.o.onFatal(err);
+  }
+}

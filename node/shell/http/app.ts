@@ -1,0 +1,242 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Ajv } from 'ajv';
+import express from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { Counter, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { encodeKvCommand } from '../../core/kv/kv-state-machine.ts';
+import type { KvResult, KvStateMachine } from '../../core/kv/kv-state-machine.ts';
+import { isLearner, isVoter } from '../../core/raft/index.ts';
+import type { NodeId } from '../../core/raft/index.ts';
+import type { Driver } from '../driver.ts';
+import { NotLeaderError } from '../errors.ts';
+import { HttpProblem, sendProblem, toProblem } from './problem.ts';
+
+export interface HttpAppDeps {
+  readonly driver: Driver<KvResult>;
+  readonly kv: KvStateMachine;
+  readonly registry: Registry;
+  readonly log: Logger;
+  readonly maxBodyBytes: number;
+  readonly adminToken: string | undefined;
+}
+
+const ajv = new Ajv({ allErrors: true });
+const memberBody = ajv.compile({
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'address'],
+  properties: {
+    id: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$' },
+    address: { type: 'string', pattern: '^(\\[[^\\]]+\\]|[^:\\s/]+):\\d{1,5}(/(\\[[^\\]]+\\]|[^:\\s/]+):\\d{1,5})?$' },
+  },
+});
+const leadershipBody = ajv.compile({ type: 'object', additionalProperties: false, properties: { to: { type: 'string', minLength: 1 } } });
+const putBody = ajv.compile({ type: 'object', additionalProperties: false, required: ['value'], properties: { value: { type: 'string', maxLength: 1_000_000 } } });
+
+function check(validate: ReturnType<typeof ajv.compile>, body: unknown): void {
+  if (validate(body ?? {})) return;
+  const errors = (validate.errors ?? []).map((e) => `${e.instancePath || '(body)'} ${e.message ?? 'is invalid'}`);
+  throw new HttpProblem({ status: 400, code: 'InvalidRequest', title: 'Invalid request body', detail: errors.join('; '), extra: { errors } });
+}
+
+const KEY = /^[A-Za-z0-9._~:@!$&'()*+,;=-]{1,256}$/;
+function keyParam(req: Request): string {
+  const key = req.params.key;
+  if (typeof key !== 'string' || !KEY.test(key)) {
+    throw new HttpProblem({ status: 400, code: 'InvalidKey', title: 'Invalid key', detail: 'keys are 1-256 URL-safe characters' });
+  }
+  return key;
+}
+
+function idempotencyKey(req: Request): string | undefined {
+  const v = req.get('Idempotency-Key');
+  if (v === undefined) return undefined;
+  if (v.length === 0 || v.length > 200) throw new HttpProblem({ status: 400, code: 'InvalidIdempotencyKey', title: 'Invalid Idempotency-Key', detail: '1-200 characters' });
+  return v;
+}
+
+type Consistency = 'strong' | 'leader' | 'eventual';
+function consistency(req: Request): Consistency {
+  const c = req.query.consistency ?? 'strong';
+  if (c === 'strong' || c === 'leader' || c === 'eventual') return c;
+  throw new HttpProblem({ status: 400, code: 'InvalidConsistency', title: 'Invalid consistency', detail: 'consistency must be strong, leader or eventual' });
+}
+
+/** Wraps an async handler so that failures reach the error handler. */
+function route(fn: (req: Request, res: Response) => Promise<void> | void): RequestHandler {
+  return (req, res, next) => {
+    Promise.resolve()
+      .then(() => fn(req, res))
+      .catch(next);
+  };
+}
+
+/**
+ * The node's HTTP API (ARCHITECTURE §6): cluster status and admin, health, metrics, and the
+ * temporary key-value API of the demo state machine.
+ */
+export function createHttpApp(deps: HttpAppDeps): express.Express {
+  const { driver, kv, log } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  const requests = new Counter({ name: 'eventraft_http_requests_total', help: 'HTTP requests by route and status code', labelNames: ['route', 'code'], registers: [deps.registry] });
+  const duration = new Histogram({
+    name: 'eventraft_http_request_duration_seconds',
+    help: 'HTTP request latency by route',
+    labelNames: ['route'],
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [deps.registry],
+  });
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      const routePath = (req.route as { path?: string } | undefined)?.path;
+      const label = routePath === undefined ? 'unmatched' : `${req.method} ${routePath}`;
+      requests.inc({ route: label, code: String(res.statusCode) });
+      duration.observe({ route: label }, (performance.now() - started) / 1000);
+    });
+    next();
+  });
+  app.use(express.json({ limit: deps.maxBodyBytes, type: ['application/json', 'application/*+json'] }));
+
+  const admin: RequestHandler = (req, _res, next) => {
+    const token = deps.adminToken;
+    if (token === undefined) {
+      next();
+      return;
+    }
+    const given = /^Bearer (.+)$/.exec(req.get('Authorization') ?? '')?.[1] ?? '';
+    const a = Buffer.from(given);
+    const b = Buffer.from(token);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) {
+      next(new HttpProblem({ status: 401, code: 'Unauthorized', title: 'Admin token required', detail: 'send Authorization: Bearer <admin token>' }));
+      return;
+    }
+    next();
+  };
+
+  // ---- health and metrics
+  app.get('/livez', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const s = driver.status();
+    const member = isVoter(s.membership, s.id) || isLearner(s.membership, s.id);
+    const reasons: string[] = [];
+    if (!member) reasons.push('not a member of the cluster (yet)');
+    if (s.leaderId === '') reasons.push('no leader known');
+    if (s.appliedIndex < s.commitIndex) reasons.push(`applying: ${s.appliedIndex} of ${s.commitIndex}`);
+    if (reasons.length === 0) res.json({ status: 'ready', leader: s.leaderId, appliedIndex: s.appliedIndex });
+    else sendProblem(res, { status: 503, code: 'NotReady', title: 'Not ready', detail: reasons.join('; ') });
+  });
+  app.get(
+    '/metrics',
+    route(async (_req, res) => {
+      res.type(deps.registry.contentType).send(await deps.registry.metrics());
+    }),
+  );
+
+  // ---- cluster
+  app.get('/v1/cluster', (_req, res) => {
+    const s = driver.status();
+    const progress = new Map(s.progress.map((p) => [p.id, p]));
+    const members = [...s.membership.voters.map((id) => ({ id, role: 'voter' as const })), ...s.membership.learners.map((id) => ({ id, role: 'learner' as const }))].map((m) => {
+      const address = driver.addressOf(m.id);
+      return { id: m.id, role: m.role, address: address?.peer ?? null, httpAddress: address?.http ?? null, match: progress.get(m.id)?.match ?? null };
+    });
+    res.json({ id: s.id, role: s.role.toLowerCase(), term: s.term, leader: s.leaderId || null, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, members });
+  });
+  app.post(
+    '/v1/cluster/members',
+    admin,
+    route(async (req, res) => {
+      check(memberBody, req.body);
+      const { id, address } = req.body as { id: string; address: string };
+      const index = await driver.changeMembership({ type: 'AddLearner', nodeId: id as NodeId, address });
+      res.status(201).json({ id, role: 'learner', index });
+    }),
+  );
+  app.post(
+    '/v1/cluster/members/:id/promote',
+    admin,
+    route(async (req, res) => {
+      const id = req.params.id as NodeId;
+      const index = await driver.changeMembership({ type: 'PromoteLearner', nodeId: id });
+      res.json({ id, role: 'voter', index });
+    }),
+  );
+  app.delete(
+    '/v1/cluster/members/:id',
+    admin,
+    route(async (req, res) => {
+      const id = req.params.id as NodeId;
+      const index = await driver.changeMembership({ type: 'RemoveNode', nodeId: id });
+      res.json({ id, removed: true, index });
+    }),
+  );
+  app.post(
+    '/v1/cluster/leadership',
+    admin,
+    route((req, res) => {
+      check(leadershipBody, req.body);
+      const to = (req.body as { to?: string } | undefined)?.to as NodeId | undefined;
+      const transferee = driver.transferLeadership(to);
+      res.status(202).json({ transferee });
+    }),
+  );
+  app.post(
+    '/v1/cluster/snapshot',
+    admin,
+    route(async (_req, res) => {
+      res.json({ index: await driver.snapshotNow() });
+    }),
+  );
+
+  // ---- key-value demo state machine (replaced by the event store API in issue #4)
+  const write = (op: 'put' | 'delete'): RequestHandler =>
+    route(async (req, res) => {
+      const key = keyParam(req);
+      let command;
+      if (op === 'put') {
+        check(putBody, req.body);
+        command = encodeKvCommand({ op: 'put', key, value: (req.body as { value: string }).value });
+      } else {
+        command = encodeKvCommand({ op: 'delete', key });
+      }
+      const result = await driver.propose(command, idempotencyKey(req));
+      if (!result.ok) throw new HttpProblem({ status: 400, code: result.error, title: 'Invalid command', detail: result.detail });
+      res.json({ key, revision: result.revision, previous: result.previous });
+    });
+  app.put('/v1/kv/:key', write('put'));
+  app.delete('/v1/kv/:key', write('delete'));
+  app.get(
+    '/v1/kv/:key',
+    route(async (req, res) => {
+      const key = keyParam(req);
+      const c = consistency(req);
+      if (c === 'strong') await driver.readBarrier();
+      else if (c === 'leader' && !driver.isLeader()) throw new NotLeaderError(driver.leaderId());
+      const entry = kv.get(key);
+      if (entry === undefined) throw new HttpProblem({ status: 404, code: 'KeyNotFound', title: 'Key not found', detail: key });
+      res.json({ key, value: entry.value, revision: entry.revision, appliedIndex: kv.appliedIndex });
+    }),
+  );
+
+  app.use((_req, _res, next) => {
+    next(new HttpProblem({ status: 404, code: 'NotFound', title: 'No such endpoint' }));
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const p = toProblem(err);
+    if (p !== undefined) {
+      sendProblem(res, p);
+      return;
+    }
+    log.error({ err, method: req.method, path: req.path }, 'request failed');
+    sendProblem(res, { status: 500, code: 'InternalError', title: 'Internal error' });
+  });
+  return app;
+}

@@ -1,0 +1,66 @@
+import type { Response } from 'express';
+import {
+  ClusterChangeRejectedError,
+  NoLeaderError,
+  NotLeaderError,
+  OverloadedError,
+  ProposalLostError,
+  ProposalTimeoutError,
+  ReadNotConfirmedError,
+  ShuttingDownError,
+} from '../errors.ts';
+
+/** An RFC 9457 problem document with our stable machine-readable `code`. */
+export interface Problem {
+  readonly status: number;
+  readonly code: string;
+  readonly title: string;
+  readonly detail?: string;
+  /** Seconds after which a retry makes sense (sent as Retry-After). */
+  readonly retryAfter?: number;
+  readonly extra?: Record<string, unknown>;
+}
+
+export class HttpProblem extends Error {
+  override readonly name = 'HttpProblem';
+  readonly problem: Problem;
+  constructor(problem: Problem) {
+    super(problem.detail ?? problem.title);
+    this.problem = problem;
+  }
+}
+
+export function sendProblem(res: Response, p: Problem): void {
+  if (p.retryAfter !== undefined) res.setHeader('Retry-After', String(p.retryAfter));
+  res
+    .status(p.status)
+    .type('application/problem+json')
+    .send(JSON.stringify({ type: `https://eventraft.io/problems/${p.code}`, title: p.title, status: p.status, code: p.code, ...(p.detail === undefined ? {} : { detail: p.detail }), ...p.extra }));
+}
+
+/**
+ * The one place that maps failures to HTTP. Anything unknown is a 500 and gets logged by the
+ * caller; the client sees no internals.
+ */
+export function toProblem(err: unknown): Problem | undefined {
+  if (err instanceof HttpProblem) return err.problem;
+  if (err instanceof NoLeaderError) return { status: 503, code: 'NoLeader', title: 'No leader', detail: err.message, retryAfter: 1 };
+  if (err instanceof NotLeaderError) {
+    return { status: 421, code: 'NotLeader', title: 'Not the leader', detail: err.message, extra: { leader: err.leaderHint ?? null } };
+  }
+  if (err instanceof OverloadedError) return { status: 503, code: 'Overloaded', title: 'Leader busy', detail: err.message, retryAfter: 1 };
+  if (err instanceof ProposalLostError) return { status: 503, code: 'ProposalLost', title: 'Write did not commit', detail: err.message, retryAfter: 1 };
+  if (err instanceof ProposalTimeoutError) {
+    return { status: 504, code: 'OutcomeUnknown', title: 'Write outcome unknown', detail: `${err.message}. Retry with the same Idempotency-Key: it applies at most once.` };
+  }
+  if (err instanceof ReadNotConfirmedError) return { status: 503, code: 'ReadNotConfirmed', title: 'Read not confirmed', detail: err.message, retryAfter: 1 };
+  if (err instanceof ClusterChangeRejectedError) return { status: 409, code: err.reason, title: 'Cluster change rejected', detail: err.message };
+  if (err instanceof ShuttingDownError) return { status: 503, code: 'ShuttingDown', title: 'Node shutting down', detail: err.message, retryAfter: 1 };
+  const e = err as { type?: unknown; status?: unknown } | null;
+  if (e !== null && typeof e === 'object') {
+    if (e.type === 'entity.too.large') return { status: 413, code: 'PayloadTooLarge', title: 'Request body too large' };
+    if (e.type === 'entity.parse.failed') return { status: 400, code: 'MalformedJson', title: 'Request body is not valid JSON' };
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return { status: e.status, code: 'BadRequest', title: 'Bad request' };
+  }
+  return undefined;
+}

@@ -1,0 +1,61 @@
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
+
+const ROLES = ['Follower', 'PreCandidate', 'Candidate', 'Leader'] as const;
+
+/** The Raft metrics of ARCHITECTURE §7 (prefix eventraft_). Names are a contract with dashboards. */
+export class RaftMetrics {
+  readonly state: Gauge<'state'>;
+  readonly term: Gauge;
+  readonly hasLeader: Gauge;
+  readonly isLeader: Gauge;
+  readonly leaderChanges: Counter;
+  readonly commitIndex: Gauge;
+  readonly appliedIndex: Gauge;
+  readonly proposalsCommitted: Counter;
+  readonly proposalsFailed: Counter<'reason'>;
+  readonly proposalsPending: Gauge;
+  readonly fsyncSeconds: Histogram;
+  readonly peerRttSeconds: Histogram<'peer'>;
+  readonly snapshots: Counter<'kind'>;
+  readonly storeBytes: Gauge;
+  readonly framesRejected: Counter<'reason'>;
+  readonly messagesDropped: Counter<'reason'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.state = new Gauge({ name: 'eventraft_raft_state', help: '1 for the role this node has now, 0 for the others', labelNames: ['state'], registers });
+    for (const r of ROLES) this.state.set({ state: r.toLowerCase() }, 0);
+    this.term = new Gauge({ name: 'eventraft_raft_term', help: 'Current Raft term', registers });
+    this.hasLeader = new Gauge({ name: 'eventraft_raft_has_leader', help: '1 when this node knows a leader', registers });
+    this.isLeader = new Gauge({ name: 'eventraft_raft_is_leader', help: '1 when this node is the leader', registers });
+    this.leaderChanges = new Counter({ name: 'eventraft_raft_leader_changes_total', help: 'Times the leader this node sees changed', registers });
+    this.commitIndex = new Gauge({ name: 'eventraft_raft_commit_index', help: 'Highest log index known committed', registers });
+    this.appliedIndex = new Gauge({ name: 'eventraft_raft_applied_index', help: 'Highest log index applied to the state machine', registers });
+    this.proposalsCommitted = new Counter({ name: 'eventraft_raft_proposals_committed_total', help: 'Proposals made through this node that were applied', registers });
+    this.proposalsFailed = new Counter({ name: 'eventraft_raft_proposals_failed_total', help: 'Proposals made through this node that failed or timed out', labelNames: ['reason'], registers });
+    this.proposalsPending = new Gauge({ name: 'eventraft_raft_proposals_pending', help: 'Proposals made through this node awaiting apply', registers });
+    this.fsyncSeconds = new Histogram({
+      name: 'eventraft_raft_log_fsync_seconds',
+      help: 'Duration of the log fsync per persisted batch',
+      buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.peerRttSeconds = new Histogram({
+      name: 'eventraft_raft_peer_rtt_seconds',
+      help: 'Round-trip time to each peer (transport ping)',
+      labelNames: ['peer'],
+      buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.snapshots = new Counter({ name: 'eventraft_raft_snapshots_total', help: 'Snapshots taken (kind=created) or installed from the leader (kind=installed)', labelNames: ['kind'], registers });
+    this.storeBytes = new Gauge({ name: 'eventraft_store_bytes', help: 'Bytes of log segments and snapshots on disk', registers });
+    this.framesRejected = new Counter({ name: 'eventraft_transport_frames_rejected_total', help: 'Peer connections closed for a bad frame, by reason', labelNames: ['reason'], registers });
+    this.messagesDropped = new Counter({ name: 'eventraft_transport_messages_dropped_total', help: 'Peer messages dropped before sending, by reason', labelNames: ['reason'], registers });
+  }
+
+  setRole(role: string): void {
+    for (const r of ROLES) this.state.set({ state: r.toLowerCase() }, r === role ? 1 : 0);
+    this.isLeader.set(role === 'Leader' ? 1 : 0);
+  }
+}

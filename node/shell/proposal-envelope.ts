@@ -1,0 +1,26 @@
+/**
+ * How a client request travels in a log entry: the request id (for idempotency and to find the
+ * waiting caller) and the command bytes.  Layout: u8 version (1) | u16 id length | id | command.
+ */
+const VERSION = 1;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export function encodeProposal(requestId: string, command: Uint8Array): Uint8Array {
+  const id = enc.encode(requestId);
+  if (id.length > 0xffff) throw new RangeError('request id too long');
+  const out = new Uint8Array(3 + id.length + command.length);
+  out[0] = VERSION;
+  out[1] = id.length >> 8;
+  out[2] = id.length & 0xff;
+  out.set(id, 3);
+  out.set(command, 3 + id.length);
+  return out;
+}
+
+export function decodeProposal(data: Uint8Array): { requestId: string; command: Uint8Array } | undefined {
+  if (data.length < 3 || data[0] !== VERSION) return undefined;
+  const idLength = ((data[1] as number) << 8) | (data[2] as number);
+  if (3 + idLength > data.length) return undefined;
+  return { requestId: dec.decode(data.subarray(3, 3 + idLength)), command: data.subarray(3 + idLength) };
+}
