@@ -1,0 +1,202 @@
+/**
+ * `npm run bench:node`: writes through the HTTP API of a real 3-node cluster (separate processes
+ * on loopback, fsync on, data in a temp dir), 256-byte values, keep-alive connections, at 1 and 64
+ * concurrent clients: writes/s and p50/p99 latency.
+ *
+ * In the same run, the same client drives a trivial in-memory HTTP store (one process, a Map,
+ * no durability, no replication): the ceiling of any Node HTTP store on this machine. The ratio
+ * to it is the figure to compare across machines. Ends with one JSON line of headline figures.
+ */
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import express from 'express';
+import { NodeCluster, waitForLeader } from '../test/integration/support/node-cluster.ts';
+import { machineInfo, percentile } from './machine.ts';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '8' },
+    size: { type: 'string', default: '256' },
+    reference: { type: 'boolean', default: false },
+    framework: { type: 'string', default: 'node:http' },
+    port: { type: 'string', default: '0' },
+  },
+});
+
+// ---- the reference servers, when this file runs as the child process
+if (values.reference && values.framework === 'express') {
+  // The same HTTP stack as the node (express + JSON body parsing), with a Map behind it.
+  const store = new Map<string, string>();
+  const app = express();
+  app.use(express.json());
+  app.put('/v1/kv/:key', (req, res) => {
+    const key = req.params['key'] as string;
+    store.set(key, (req.body as { value: string }).value);
+    res.json({ key, revision: store.size });
+  });
+  const server = app.listen(Number(values.port), '127.0.0.1', () => {
+    process.send?.({ port: (server.address() as { port: number }).port });
+  });
+  server.keepAliveTimeout = 65_000;
+} else if (values.reference) {
+  const store = new Map<string, string>();
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const key = req.url ?? '/';
+      if (req.method === 'PUT') {
+        const body = JSON.parse(Buffer.concat(chunks).toString()) as { value: string };
+        store.set(key, body.value);
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ key, revision: store.size }));
+      } else {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(Number(values.port), '127.0.0.1', () => {
+    process.send?.({ port: (server.address() as { port: number }).port });
+  });
+} else {
+  await main();
+}
+
+interface RunResult {
+  readonly clients: number;
+  readonly writes: number;
+  readonly errors: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  readonly p50ms: number;
+  readonly p99ms: number;
+}
+
+/** `clients` loops, each with its own keep-alive connection, writing for `seconds`. */
+async function drive(host: string, port: number, clients: number, seconds: number, valueBytes: number): Promise<RunResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const body = JSON.stringify({ value: 'x'.repeat(valueBytes) });
+  const latencies: number[] = [];
+  let errors = 0;
+  let n = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const one = (key: string): Promise<number> =>
+    new Promise((resolve) => {
+      const req = http.request({ host, port, agent, method: 'PUT', path: `/v1/kv/${key}`, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          resolve(res.statusCode ?? 0);
+        });
+      });
+      req.on('error', () => {
+        resolve(0);
+      });
+      req.end(body);
+    });
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      while (performance.now() < deadline) {
+        const t = performance.now();
+        const status = await one(`b${c}-${n++}`);
+        if (status === 200) latencies.push(performance.now() - t);
+        else errors++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    clients,
+    writes: latencies.length,
+    errors,
+    seconds: elapsed,
+    perSecond: latencies.length / elapsed,
+    p50ms: percentile(latencies, 50),
+    p99ms: percentile(latencies, 99),
+  };
+}
+
+async function startReference(framework: 'express' | 'node:http'): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(import.meta.filename, ['--reference', '--framework', framework], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve) => child.once('message', (m: { port: number }) => {
+    resolve(m.port);
+  }));
+  return { child, port };
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(values.seconds);
+  const size = Number(values.size);
+  const info = machineInfo();
+  const out = (s: string): void => {
+    process.stdout.write(`${s}\n`);
+  };
+  out(`bench:node  ${JSON.stringify(info)}`);
+  out(`params: 3 node processes on loopback, fsync on (data in ${os.tmpdir()}), ${size}-byte values, PUT to the leader over keep-alive HTTP, ${seconds}s per run`);
+
+  const root = await mkdtemp(path.join(os.tmpdir(), 'eventraft-bench-'));
+  const cluster = await NodeCluster.create(root, 3, 201, { EVENTRAFT_LOG_LEVEL: 'warn' });
+  cluster.startAll();
+  const results: Record<string, RunResult> = {};
+  try {
+    const leader = await waitForLeader(cluster);
+    const spec = cluster.spec(leader);
+    await drive(spec.host, spec.httpPort, 8, 2, size); // warm-up
+    for (const clients of [1, 64]) results[`raft${clients}`] = await drive(spec.host, spec.httpPort, clients, seconds, size);
+  } finally {
+    await cluster.stopAll('SIGTERM');
+    await rm(root, { recursive: true, force: true });
+  }
+
+  // Two ceilings: the same HTTP stack as the node (express + JSON: the fair one, the ratio below)
+  // and bare node:http (what any framework costs on top).
+  for (const framework of ['express', 'node:http'] as const) {
+    const ref = await startReference(framework);
+    try {
+      await drive('127.0.0.1', ref.port, 8, 1, size);
+      for (const clients of [1, 64]) results[`${framework}${clients}`] = await drive('127.0.0.1', ref.port, clients, seconds, size);
+    } finally {
+      ref.child.kill();
+    }
+  }
+
+  const fmt = (r: RunResult | undefined): string =>
+    r === undefined ? '-' : `${Math.round(r.perSecond).toLocaleString('en-US').padStart(7)} writes/s  p50 ${r.p50ms.toFixed(2).padStart(6)} ms  p99 ${r.p99ms.toFixed(2).padStart(7)} ms  (${r.writes} ok, ${r.errors} errors)`;
+  for (const clients of [1, 64]) {
+    const raft = results[`raft${clients}`];
+    const reference = results[`express${clients}`];
+    out(`${String(clients).padStart(2)} clients  eventraft          ${fmt(raft)}`);
+    out(`            in-memory express  ${fmt(reference)}`);
+    out(`            in-memory node:http${fmt(results[`node:http${clients}`])}`);
+    if (raft && reference) out(`            ratio to the express ceiling: ${(raft.perSecond / reference.perSecond).toFixed(2)}`);
+  }
+  const r1 = results['raft1'];
+  const r64 = results['raft64'];
+  const ref64 = results['express64'];
+  out(
+    JSON.stringify({
+      bench: 'node',
+      commit: info['commit'],
+      writesPerSec1: Math.round(r1?.perSecond ?? 0),
+      p50ms1: Number((r1?.p50ms ?? 0).toFixed(2)),
+      p99ms1: Number((r1?.p99ms ?? 0).toFixed(2)),
+      writesPerSec64: Math.round(r64?.perSecond ?? 0),
+      p50ms64: Number((r64?.p50ms ?? 0).toFixed(2)),
+      p99ms64: Number((r64?.p99ms ?? 0).toFixed(2)),
+      referencePerSec64: Math.round(ref64?.perSecond ?? 0),
+      bareNodeHttpPerSec64: Math.round(results['node:http64']?.perSecond ?? 0),
+      ratio64: Number(((r64?.perSecond ?? 0) / (ref64?.perSecond ?? 1)).toFixed(2)),
+    }),
+  );
+}
+
+
