@@ -35,7 +35,7 @@ if (values.reference && values.framework === 'express') {
   const app = express();
   app.use(express.json());
   app.put('/v1/kv/:key', (req, res) => {
-    const key = req.params['key'] as string;
+    const key = req.params.key;
     store.set(key, (req.body as { value: string }).value);
     res.json({ key, revision: store.size });
   });
@@ -179,13 +179,13 @@ async function main(): Promise<void> {
     out(`            in-memory node:http${fmt(results[`node:http${clients}`])}`);
     if (raft && reference) out(`            ratio to the express ceiling: ${(raft.perSecond / reference.perSecond).toFixed(2)}`);
   }
-  const r1 = results['raft1'];
-  const r64 = results['raft64'];
-  const ref64 = results['express64'];
+  const r1 = results.raft1;
+  const r64 = results.raft64;
+  const ref64 = results.express64;
   out(
     JSON.stringify({
       bench: 'node',
-      commit: info['commit'],
+      commit: info.commit,
       writesPerSec1: Math.round(r1?.perSecond ?? 0),
       p50ms1: Number((r1?.p50ms ?? 0).toFixed(2)),
       p99ms1: Number((r1?.p99ms ?? 0).toFixed(2)),

@@ -82,6 +82,7 @@ export class Driver<R> {
   private loopAgain = false;
   private stopped = false;
   private durableTerm: number;
+  private durableVote: string;
   private readonly proposals = new Map<string, ProposalWaiter<R>>();
   private readonly proposalAt = new Map<number, string>();
   private readonly reads = new Map<string, ReadWaiter>();
@@ -98,6 +99,7 @@ export class Driver<R> {
     this.raw = raw;
     this.log = o.log;
     this.durableTerm = o.store.initialState().hardState.term;
+    this.durableVote = o.store.initialState().hardState.vote;
   }
 
   /** Restores the state machine from the store's snapshot and builds the core on the stored log. */
@@ -352,6 +354,7 @@ export class Driver<R> {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
+    const started = performance.now();
     const termChanges = rd.hardState !== undefined && rd.hardState.term !== this.durableTerm;
     const held: Message[] = [];
     for (const m of rd.messages) {
@@ -360,9 +363,18 @@ export class Driver<R> {
       else held.push(m);
     }
     if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
-      await this.o.store.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
-      if (rd.hardState) this.durableTerm = rd.hardState.term;
+      // etcd's MustSync: entries, a snapshot, a new term or a new vote must be on disk before any
+      // message that depends on them leaves; a batch that only moves the commit index need not be
+      // synced (commit is knowledge and may go back after a crash; it is synced with every entry).
+      const sync =
+        rd.entries.length > 0 || rd.snapshot !== undefined || (rd.hardState !== undefined && (rd.hardState.term !== this.durableTerm || rd.hardState.vote !== this.durableVote));
+      await this.o.store.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync });
+      if (rd.hardState) {
+        this.durableTerm = rd.hardState.term;
+        this.durableVote = rd.hardState.vote;
+      }
     }
+    const persisted = performance.now();
     this.syncPeers();
     for (const m of held) this.o.transport.send(m);
 
@@ -383,6 +395,13 @@ export class Driver<R> {
       w.reject(new ReadNotConfirmedError('leadership changed before the read was confirmed; retry'));
     }
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leaderId);
+    if (this.log.isLevelEnabled('debug')) {
+      const done = performance.now();
+      this.log.debug(
+        { entries: rd.entries.length, committed: rd.committed.length, messages: rd.messages.length, persistMs: +(persisted - started).toFixed(2), applyMs: +(done - persisted).toFixed(2) },
+        'ready handled',
+      );
+    }
   }
 
   private apply(e: Entry): void {

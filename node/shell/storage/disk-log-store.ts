@@ -228,7 +228,7 @@ export class DiskLogStore implements LogStore {
         ...(batch.snapshot ? { snapshotInstalled: { index: batch.snapshot.metadata.index, term: batch.snapshot.metadata.term } } : {}),
       };
       const segmentOfRecord = (this.segments.at(-1) as Segment).seq;
-      await this.writeRecord(record);
+      await this.writeRecord(record, batch.sync ?? true);
       // Only now is it durable: update the mirror the core reads.
       if (batch.snapshot) this.mem.applySnapshot(batch.snapshot);
       this.mem.append(batch.entries);
@@ -280,14 +280,16 @@ export class DiskLogStore implements LogStore {
     return run;
   }
 
-  private async writeRecord(record: LogRecord): Promise<void> {
+  private async writeRecord(record: LogRecord, sync = true): Promise<void> {
     const bytes = encodeRecord(record);
     const seg = this.segments.at(-1) as Segment;
     try {
       await this.current.write(bytes);
-      const started = performance.now();
-      await this.current.datasync();
-      this.onFsync?.((performance.now() - started) / 1000);
+      if (sync) {
+        const started = performance.now();
+        await this.current.datasync();
+        this.onFsync?.((performance.now() - started) / 1000);
+      }
     } catch (err) {
       throw new StorageError(`append to ${seg.file}`, { cause: err });
     }

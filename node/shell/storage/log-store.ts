@@ -6,12 +6,19 @@ export interface PersistBatch {
   readonly entries: readonly Entry[];
   /** A snapshot received from the leader: it replaces the whole log. */
   readonly snapshot?: Snapshot;
+  /**
+   * false: write without fsync. Only for batches that carry nothing but a new commit index (etcd's
+   * MustSync rule): the commit index is knowledge that may go back after a crash; entries, term
+   * and vote must always be synced. Default true.
+   */
+  readonly sync?: boolean;
 }
 
 /**
  * Durable Raft storage: the read side the core uses (RaftStorage, served from memory) plus the
  * writes the driver makes. Contract, shared by every implementation and checked by one test suite:
- * - persist() resolves only once the batch is durable; a crash before that keeps none or all of it;
+ * - persist() resolves only once the batch is durable (unless sync is false); a crash before that
+ *   keeps none or all of it;
  * - after reopening, the store returns exactly what the resolved persist()/saveSnapshot() calls
  *   left: hard state, snapshot, and the log after it, with conflicting suffixes replaced.
  * Callers do not overlap persist() calls (the driver has one Ready outstanding at a time).
