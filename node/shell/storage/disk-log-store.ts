@@ -68,6 +68,13 @@ export class DiskLogStore implements LogStore {
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private snapshotBytes = 0;
+  /**
+   * The current segment ends with records written without fsync (commit-only batches). They must
+   * be synced before we move to another segment: only the last segment may have a torn tail.
+   */
+  private unsynced = false;
+  /** Length of the current segment at its last fsync. */
+  private syncedBytes = 0;
   readonly recovery: RecoveryReport;
 
   private constructor(init: {
@@ -92,6 +99,8 @@ export class DiskLogStore implements LogStore {
     this.keepSnapshots = init.options.keepSnapshots ?? 2;
     this.onFsync = init.options.onFsync;
     this.snapshotBytes = init.snapshotBytes;
+    // Whatever recovery found on disk counts as synced: it survived, or was just repaired and synced.
+    this.syncedBytes = (init.segments.at(-1) as Segment).bytes;
   }
 
   /** Opens (creating if needed) the store in `dir`, recovering from whatever a crash left. */
@@ -205,7 +214,7 @@ export class DiskLogStore implements LogStore {
   /** The end of the durable log: the current segment and its length after the last fsync. */
   durablePosition(): { readonly file: string; readonly bytes: number } {
     const seg = this.segments.at(-1) as Segment;
-    return { file: seg.file, bytes: seg.bytes };
+    return { file: seg.file, bytes: this.unsynced ? this.syncedBytes : seg.bytes };
   }
 
   sizeBytes(): number {
@@ -267,6 +276,7 @@ export class DiskLogStore implements LogStore {
   async close(): Promise<void> {
     await this.serialise(async () => {
       this.closed = true;
+      if (this.unsynced) await this.current.datasync();
       await this.current.close();
     });
   }
@@ -289,11 +299,15 @@ export class DiskLogStore implements LogStore {
         const started = performance.now();
         await this.current.datasync();
         this.onFsync?.((performance.now() - started) / 1000);
+        this.unsynced = false;
+      } else {
+        this.unsynced = true;
       }
     } catch (err) {
       throw new StorageError(`append to ${seg.file}`, { cause: err });
     }
     seg.bytes += bytes.length;
+    if (!this.unsynced) this.syncedBytes = seg.bytes;
     const last = record.entries?.at(-1);
     if (last && last.index > seg.maxIndex) seg.maxIndex = last.index;
   }
@@ -302,6 +316,10 @@ export class DiskLogStore implements LogStore {
   private async maybeRotate(): Promise<void> {
     const seg = this.segments.at(-1) as Segment;
     if (seg.bytes < this.segmentBytes) return;
+    if (this.unsynced) {
+      await this.current.datasync();
+      this.unsynced = false;
+    }
     const next: Segment = { seq: seg.seq + 1, file: path.join(this.logDir, segmentName(seg.seq + 1)), maxIndex: 0, bytes: 0 };
     const fh = await open(next.file, 'a');
     await fsyncDir(this.logDir);

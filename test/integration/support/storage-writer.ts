@@ -24,6 +24,8 @@ for (;;) {
   await store.persist({ hardState: { term: 1 as Term, vote: 'w' as NodeId, commit: last as LogIndex }, entries });
   const pos = store.durablePosition();
   process.stdout.write(`ack ${last} ${pos.file} ${pos.bytes}\n`);
+  // Like the driver's commit-only batches: written without fsync, never acknowledged.
+  if (rng.int(3) === 0) await store.persist({ hardState: { term: 1 as Term, vote: 'w' as NodeId, commit: last as LogIndex }, entries: [], sync: false });
   next = last + 1;
   const at = last - rng.int(20);
   if (rng.int(10) === 0 && at > store.snapshot().metadata.index) {

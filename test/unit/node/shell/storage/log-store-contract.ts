@@ -94,6 +94,16 @@ export function describeLogStoreContract(name: string, make: () => Promise<Store
       expect(reopened.initialState().hardState.commit).toBe(21);
     });
 
+    it('keeps a commit-only batch written without sync across a clean reopen', async () => {
+      const f = await make();
+      await f.store.persist({ hardState: hs(2, 'a', 1), entries: [entry(1, 2), entry(2, 2)] });
+      await f.store.persist({ hardState: hs(2, 'a', 2), entries: [], sync: false });
+      expect(f.store.initialState().hardState).toEqual(hs(2, 'a', 2));
+      const store = await f.reopen();
+      expect(store.initialState().hardState).toEqual(hs(2, 'a', 2));
+      expect(payloads(store)).toEqual(['e1', 'e2']);
+    });
+
     it('keeps configuration-change entries intact', async () => {
       const f = await make();
       const conf: Entry = { type: 'ConfChange', index: 1 as LogIndex, term: 1 as Term, change: { type: 'Bootstrap', membership } };
