@@ -179,6 +179,51 @@ describe('a 3-node cluster of real processes', () => {
     passed();
   }, 60_000);
 
+  it('answers 503 NoLeader with Retry-After while no leader is known', async () => {
+    cluster = await NodeCluster.create(await dirs.make(), 3, 111);
+    const c = cluster;
+    c.start('node-0'); // alone: one of three voters can never elect itself
+    await until('node-0 to serve HTTP', async () => ((await getJson(`${c.url('node-0')}/livez`)).status === 200 ? true : undefined));
+    const write = await putKey(c.url('node-0'), 'k', 'v');
+    expect(write.status).toBe(503);
+    expect(write.body.code).toBe('NoLeader');
+    const res = await fetch(`${c.url('node-0')}/v1/kv/k`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect((await getJson(`${c.url('node-0')}/readyz`)).status).toBe(503);
+    passed();
+  });
+
+  it('requires the bearer token on admin endpoints when one is configured', async () => {
+    const c = await newCluster(121, { EVENTRAFT_ADMIN_TOKEN: 'not-a-real-secret' });
+    const leader = await waitForLeader(c);
+    const anonymous = await getJson<{ code: string }>(`${c.url(leader)}/v1/cluster/snapshot`, { method: 'POST' });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.code).toBe('Unauthorized');
+    const wrong = await getJson(`${c.url(leader)}/v1/cluster/snapshot`, { method: 'POST', headers: { authorization: 'Bearer wrong-token-xx' } });
+    expect(wrong.status).toBe(401);
+    const ok = await getJson<{ index: number }>(`${c.url(leader)}/v1/cluster/snapshot`, { method: 'POST', headers: { authorization: 'Bearer not-a-real-secret' } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.index).toBeGreaterThan(0);
+    // Reads and writes stay open.
+    expect((await putKey(c.url(leader), 'k', 'v')).status).toBe(200);
+    passed();
+  });
+
+  it('SIGTERM on the leader hands leadership over before exiting 0', async () => {
+    const c = await newCluster(131, { EVENTRAFT_ELECTION_TICKS: '40' }); // a 2-4 s election timeout
+    const old = await waitForLeader(c);
+    expect((await putKey(c.url(old), 'k', 'v')).status).toBe(200);
+    const stopped = Date.now();
+    expect(await c.stop(old, 'SIGTERM')).toBe(0);
+    const others = c.specs.map((s) => s.id).filter((id) => id !== old);
+    const fresh = await waitForLeader(c, others);
+    // Well under the election timeout: the new leader was told to campaign (TimeoutNow).
+    expect(Date.now() - stopped).toBeLessThan(2000);
+    expect((await read(c.url(fresh), 'k')).body.value).toBe('v');
+    passed();
+  });
+
   it('a wiped follower, re-added as a fresh member, catches up by InstallSnapshot', async () => {
     const c = await newCluster(81, { EVENTRAFT_SNAPSHOT_THRESHOLD: '50', EVENTRAFT_SNAPSHOT_KEEP_ENTRIES: '5' });
     const leader = await waitForLeader(c);
