@@ -362,6 +362,19 @@ export class Driver<R> {
       if (!termChanges && (m.type === 'AppendEntries' || m.type === 'Heartbeat')) this.o.transport.send(m);
       else held.push(m);
     }
+    // Committed entries already durable here need not wait for this Ready's fsync: apply them
+    // first, so a write is acknowledged one fsync sooner (on a leader they always are; a follower
+    // may learn of a commit together with the entries, and those wait). Not past a snapshot.
+    let early = 0;
+    if (rd.snapshot === undefined) {
+      const store = this.o.store;
+      while (early < rd.committed.length) {
+        const e = rd.committed[early] as Entry;
+        if (e.index > store.lastIndex() || store.term(e.index) !== e.term) break;
+        this.apply(e);
+        early++;
+      }
+    }
     if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
       // etcd's MustSync: entries, a snapshot, a new term or a new vote must be on disk before any
       // message that depends on them leaves; a batch that only moves the commit index need not be
@@ -383,7 +396,7 @@ export class Driver<R> {
       this.o.metrics?.snapshots.inc({ kind: 'installed' });
       this.log.info({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term }, 'installed snapshot from leader');
     }
-    for (const e of rd.committed) this.apply(e);
+    for (const e of rd.committed.slice(early)) this.apply(e);
     for (const rs of rd.readStates) {
       this.servable.push({ index: rs.index, requestId: rs.requestId });
     }

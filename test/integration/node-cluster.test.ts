@@ -192,7 +192,7 @@ describe('a 3-node cluster of real processes', () => {
     expect(res.headers.get('retry-after')).toBe('1');
     expect((await getJson(`${c.url('node-0')}/readyz`)).status).toBe(503);
     passed();
-  });
+  }, 30_000);
 
   it('requires the bearer token on admin endpoints when one is configured', async () => {
     const c = await newCluster(121, { EVENTRAFT_ADMIN_TOKEN: 'not-a-real-secret' });
@@ -208,7 +208,7 @@ describe('a 3-node cluster of real processes', () => {
     // Reads and writes stay open.
     expect((await putKey(c.url(leader), 'k', 'v')).status).toBe(200);
     passed();
-  });
+  }, 30_000);
 
   it('SIGTERM on the leader hands leadership over before exiting 0', async () => {
     const c = await newCluster(131, { EVENTRAFT_ELECTION_TICKS: '40' }); // a 2-4 s election timeout
@@ -222,7 +222,7 @@ describe('a 3-node cluster of real processes', () => {
     expect(Date.now() - stopped).toBeLessThan(2000);
     expect((await read(c.url(fresh), 'k')).body.value).toBe('v');
     passed();
-  });
+  }, 30_000);
 
   it('a wiped follower, re-added as a fresh member, catches up by InstallSnapshot', async () => {
     const c = await newCluster(81, { EVENTRAFT_SNAPSHOT_THRESHOLD: '50', EVENTRAFT_SNAPSHOT_KEEP_ENTRIES: '5' });
