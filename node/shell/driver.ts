@@ -264,12 +264,19 @@ export class Driver<R> {
     if (res.forwardedTo !== undefined) throw new NotLeaderError(res.forwardedTo);
     this.kick();
     const index = res.index;
-    await Promise.race([
-      this.waitApplied(index),
-      new Promise((_, reject) => setTimeout(() => {
-        reject(new ProposalTimeoutError(`membership change at ${index} not applied within ${this.o.requestTimeoutMs} ms; its outcome is unknown`));
-      }, this.o.requestTimeoutMs)),
-    ]);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.waitApplied(index),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => {
+            reject(new ProposalTimeoutError(`membership change at ${index} not applied within ${this.o.requestTimeoutMs} ms; its outcome is unknown`));
+          }, this.o.requestTimeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
     return index;
   }
 

@@ -2,12 +2,13 @@ import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { MemoryStorage, emptyHardState } from '../../core/raft/index.ts';
-import type { Entry, HardState, LogIndex, Membership, Snapshot, Term } from '../../core/raft/index.ts';
+import type { HardState, LogIndex, Membership, Snapshot } from '../../core/raft/index.ts';
 import { CorruptDataError, StorageError } from './errors.ts';
 import { fsyncDir } from './fs-util.ts';
 import type { LogStore, PersistBatch } from './log-store.ts';
 import { decodeRecord, encodeRecord } from './record-codec.ts';
 import type { LogRecord } from './record-codec.ts';
+import { MirroredStorage } from './mirrored-storage.ts';
 import { listSnapshots, pruneSnapshots, readSnapshot, writeSnapshot } from './snapshot-files.ts';
 
 export interface DiskLogStoreOptions {
@@ -54,8 +55,7 @@ const segmentName = (seq: number): string => `wal-${seq.toString(16).padStart(16
  * - a bad record followed by a valid one, or in an older segment, is corruption in the middle:
  *   refuse to start with CorruptDataError.
  */
-export class DiskLogStore implements LogStore {
-  private readonly mem: MemoryStorage;
+export class DiskLogStore extends MirroredStorage implements LogStore {
   private readonly logDir: string;
   private readonly snapDir: string;
   private readonly segmentBytes: number;
@@ -88,8 +88,8 @@ export class DiskLogStore implements LogStore {
     snapshotBytes: number;
     recovery: RecoveryReport;
   }) {
+    super(init.mem);
     this.recovery = init.recovery;
-    this.mem = init.mem;
     this.logDir = init.logDir;
     this.snapDir = init.snapDir;
     this.segments = init.segments;
@@ -188,27 +188,6 @@ export class DiskLogStore implements LogStore {
     }
     const recovery: RecoveryReport = { segments: segments.length, records, snapshotIndex: mem.snapshot().metadata.index, tornBytesDiscarded };
     return new DiskLogStore({ mem, logDir, snapDir, segments, current, hardState, options, snapshotBytes, recovery });
-  }
-
-  // ------------------------------------------------------------------ RaftStorage (from memory)
-
-  initialState(): { hardState: HardState; snapshot: Snapshot } {
-    return this.mem.initialState();
-  }
-  firstIndex(): LogIndex {
-    return this.mem.firstIndex();
-  }
-  lastIndex(): LogIndex {
-    return this.mem.lastIndex();
-  }
-  term(index: LogIndex): Term | undefined {
-    return this.mem.term(index);
-  }
-  entries(lo: LogIndex, hi: LogIndex, maxBytes: number): Entry[] {
-    return this.mem.entries(lo, hi, maxBytes);
-  }
-  snapshot(): Snapshot {
-    return this.mem.snapshot();
   }
 
   /** The end of the durable log: the current segment and its length after the last fsync. */

@@ -1,33 +1,13 @@
-import { MemoryStorage } from '../../core/raft/index.ts';
-import type { Entry, HardState, LogIndex, Membership, Snapshot, Term } from '../../core/raft/index.ts';
+import type { LogIndex, Membership, Snapshot } from '../../core/raft/index.ts';
 import type { LogStore, PersistBatch } from './log-store.ts';
+import { MirroredStorage } from './mirrored-storage.ts';
 
 /**
  * LogStore in memory: nothing survives the process, but within it the contract holds, which is
  * what the simulator and single-process tests need. "Reopening" is handing the same object on.
  */
-export class MemoryLogStore implements LogStore {
-  private readonly mem = new MemoryStorage();
+export class MemoryLogStore extends MirroredStorage implements LogStore {
   private bytes = 0;
-
-  initialState(): { hardState: HardState; snapshot: Snapshot } {
-    return this.mem.initialState();
-  }
-  firstIndex(): LogIndex {
-    return this.mem.firstIndex();
-  }
-  lastIndex(): LogIndex {
-    return this.mem.lastIndex();
-  }
-  term(index: LogIndex): Term | undefined {
-    return this.mem.term(index);
-  }
-  entries(lo: LogIndex, hi: LogIndex, maxBytes: number): Entry[] {
-    return this.mem.entries(lo, hi, maxBytes);
-  }
-  snapshot(): Snapshot {
-    return this.mem.snapshot();
-  }
 
   persist(batch: PersistBatch): Promise<void> {
     if (batch.snapshot) this.mem.applySnapshot(batch.snapshot);

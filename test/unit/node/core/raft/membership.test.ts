@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ConfChange, Message, NodeId } from '../../../../../node/core/raft/index.ts';
-import { TestNetwork, enc } from './harness.ts';
+import { TestNetwork, acceptedIndex, enc } from './harness.ts';
 
 const id = (s: string): NodeId => s as NodeId;
 const addLearner = (s: string): ConfChange => ({ type: 'AddLearner', nodeId: id(s), address: `${s}:7000` });
@@ -64,6 +64,19 @@ describe('thesis §4.2.1 learners', () => {
     expect(net.node('a').raw.proposeConfChange({ type: 'PromoteLearner', nodeId: id('d') }).ok).toBe(true);
   });
 });
+
+/**
+ * A two-voter cluster {a, b} led by a, which removes itself; every message that would tell b the
+ * removal committed is dropped, and so is TimeoutNow, to observe the lame duck before it hands over.
+ */
+function removeLeaderUnbeknownToOthers(): TestNetwork {
+  const net = new TestNetwork(['a', 'b'], { checkQuorum: false });
+  net.campaign('a');
+  const confIndex = acceptedIndex(net.node('a').raw.proposeConfChange({ type: 'RemoveNode', nodeId: id('a') }));
+  net.dropIf = (m) => m.from === 'a' && (m.type === 'TimeoutNow' || ((m.type === 'AppendEntries' || m.type === 'Heartbeat') && m.leaderCommit >= confIndex));
+  net.settle();
+  return net;
+}
 
 describe('promotion guard', () => {
   it('refuses to promote a learner that never acknowledged anything, however short the log (sim seed 128)', () => {
@@ -142,14 +155,8 @@ describe('thesis §4.1 single-server membership changes', () => {
   });
 
   it('a removed leader that the others do not yet know about still hands over (lame duck)', () => {
-    const net = new TestNetwork(['a', 'b'], { checkQuorum: false });
-    net.campaign('a');
-    // b never hears that the removal committed: everything from a to b after this point is lost...
-    const res = net.node('a').raw.proposeConfChange({ type: 'RemoveNode', nodeId: id('a') });
-    const confIndex = res.ok && res.forwardedTo === undefined ? res.index : Infinity;
-    // (TimeoutNow is held back too, to observe the lame duck before it hands over.)
-    net.dropIf = (m) => m.from === 'a' && (m.type === 'TimeoutNow' || ((m.type === 'AppendEntries' || m.type === 'Heartbeat') && m.leaderCommit >= confIndex));
-    net.settle();
+    // b never hears that the removal committed: everything from a telling it so is lost.
+    const net = removeLeaderUnbeknownToOthers();
     expect(net.raft('a').membership.voters).toEqual(['b']);
     expect(net.raft('b').membership.voters).toEqual(['a', 'b']);
     // ...so a keeps leading, refuses proposals and keeps trying to hand over.
@@ -164,12 +171,7 @@ describe('thesis §4.1 single-server membership changes', () => {
   it('a removed leader that restarts from a snapshot covering its removal can still campaign and hand over', () => {
     // The deadlock the simulator found (seed 477): b still counts on a's vote and lacks an entry
     // only a holds, while a, restarted, knows it is no longer a member.
-    const net = new TestNetwork(['a', 'b'], { checkQuorum: false });
-    net.campaign('a');
-    const res = net.node('a').raw.proposeConfChange({ type: 'RemoveNode', nodeId: id('a') });
-    const confIndex = res.ok && res.forwardedTo === undefined ? res.index : Infinity;
-    net.dropIf = (m) => m.from === 'a' && (m.type === 'TimeoutNow' || ((m.type === 'AppendEntries' || m.type === 'Heartbeat') && m.leaderCommit >= confIndex));
-    net.settle();
+    const net = removeLeaderUnbeknownToOthers();
     net.isolate('a');
     net.node('a').raw.propose(enc.encode('only-on-a')); // refused: a lame duck takes no proposals
     const a = net.node('a');
