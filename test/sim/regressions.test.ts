@@ -17,6 +17,7 @@ const regressions: { seed: number; nodes: number; steps: number; found: string }
   { seed: 128, nodes: 1, steps: 20_000, found: 'a learner that never acknowledged anything was promoted' },
   { seed: 477, nodes: 3, steps: 20_000, found: 'a removed leader restarted from a snapshot covering its removal could not hand over' },
   { seed: 63, nodes: 7, steps: 20_000, found: 'a vote superseded by a durable later term was flagged as not durable (checker)' },
+  { seed: 203152, nodes: 3, steps: 20_000, found: 'voters refusing candidates outside their own (stale) configuration deadlocked the cluster' },
 ];
 
 describe('simulation regressions', () => {

@@ -481,13 +481,12 @@ export class Raft {
 
   private handleVoteRequest(m: MessageOf<'PreVote'> | MessageOf<'RequestVote'>): void {
     // §5.2: at most one vote per term, first come first served; a repeated request gets the same answer.
-    // We also refuse candidates that are not voters in our configuration: a removed node may still
-    // campaign (see promotable), but only those that still count on it will elect it. Refusing a
-    // vote never endangers safety, and it keeps a removed node from deposing leaders forever when
-    // CheckQuorum (and with it the leader lease) is off.
-    const canVote =
-      isVoter(this.membership, m.from) &&
-      (this.vote === m.from || (this.vote === NO_NODE && this.leaderId === NO_NODE) || (m.type === 'PreVote' && m.term > this.term));
+    // Deliberately no filter on the candidate's membership: our own configuration may be stale (a
+    // voter restored from an old snapshot may not even know it is a voter), and refusing the
+    // candidates it does not know deadlocked the cluster (sim seed 203152, 3 voters). A removed
+    // node cannot disrupt for long anyway: it receives no entries, so once the new leader commits
+    // its no-op, the log check below rejects it.
+    const canVote = this.vote === m.from || (this.vote === NO_NODE && this.leaderId === NO_NODE) || (m.type === 'PreVote' && m.term > this.term);
     // §5.4.1: only for a candidate whose log is at least as up-to-date as ours.
     if (canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
       if (m.type === 'PreVote') {

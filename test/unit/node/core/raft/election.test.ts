@@ -99,6 +99,20 @@ describe('§5.1 terms', () => {
   });
 });
 
+describe('votes and stale configurations', () => {
+  it('grants a vote to an up-to-date candidate it does not know as a voter (its own configuration may be stale)', () => {
+    // Sim seed 203152: a voter restored from an old snapshot held a configuration that predated
+    // both its own promotion and the candidate's; refusing unknown candidates deadlocked the cluster.
+    const storage = new MemoryStorage();
+    const x = new RawNode({ id: n('x'), storage, random: new SeededRandom(1), options: { preVote: false } });
+    x.bootstrap([n('a'), n('x')]);
+    x.raft.step(msg('RequestVote', { from: n('b'), to: n('x'), term: t(5), lastLogIndex: i(1), lastLogTerm: t(1), leadershipTransfer: false }));
+    const reply = x.raft.msgs.at(-1) as Extract<Message, { type: 'RequestVoteResponse' }>;
+    expect(reply.type).toBe('RequestVoteResponse');
+    expect(reply.reject).toBe(false);
+  });
+});
+
 describe('§5.4.1 election restriction', () => {
   it('a voter rejects a candidate whose log is less up-to-date', () => {
     // No CheckQuorum: otherwise b's leader lease would make it ignore the request altogether.
