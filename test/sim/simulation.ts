@@ -11,7 +11,7 @@
  * throws a SimulationViolation carrying the seed and the last events.
  */
 import { RawNode, MemoryStorage, SeededRandom, isMember, isVoter } from '../../node/core/raft/index.ts';
-import type { Entry, LogIndex, Message, NodeId, Ready, Term, RaftOptions } from '../../node/core/raft/index.ts';
+import type { Entry, HardState, LogIndex, Message, NodeId, Ready, Term, RaftOptions } from '../../node/core/raft/index.ts';
 import { EventQueue } from './event-queue.ts';
 
 export interface FaultProfile {
@@ -112,6 +112,13 @@ interface SimNode {
   pending: { rd: Ready; held: Message[] } | undefined;
   /** Durable term, to check terms never decrease across persists and restarts. */
   durableTerm: number;
+  /**
+   * The hard state as of the last synced write. A commit-only Ready is written without fsync
+   * (the driver's MustSync rule), so a crash may revert the stored hard state to this.
+   */
+  syncedHardState: HardState | undefined;
+  /** How many of the outstanding Ready's committed entries were applied before its fsync. */
+  appliedEarly: number;
   /** Highest commit index we already registered as committed. */
   commitSeen: number;
   snapshotAt: number;
@@ -283,6 +290,8 @@ export class Simulation {
       incarnation: 0,
       pending: undefined,
       durableTerm: 0,
+      syncedHardState: undefined,
+      appliedEarly: 0,
       commitSeen: 0,
       snapshotAt: 0,
       writes: new Map(),
@@ -318,6 +327,8 @@ export class Simulation {
     if (node.raw === undefined) return;
     node.raw = undefined;
     node.pending = undefined; // everything not yet fsynced is lost
+    // ...including a commit index written without fsync, sometimes (the page cache may have made it).
+    if (node.syncedHardState !== undefined && this.faultRng.float() < 0.5) node.storage.setHardState(node.syncedHardState);
     node.writes.clear();
     node.reads.clear();
     node.servable.length = 0;
@@ -350,8 +361,19 @@ export class Simulation {
       } else held.push(m);
     }
     node.pending = { rd, held };
-    const hasWrites = rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined;
-    const delay = hasWrites ? 1 + this.nodeRng.int(this.opts.faults.maxFsync) : 0;
+    // The driver's early apply: committed entries already durable here do not wait for this fsync.
+    node.appliedEarly = 0;
+    if (rd.snapshot === undefined) {
+      for (const e of rd.committed) {
+        if (e.index > node.storage.lastIndex() || node.storage.term(e.index) !== e.term) break;
+        this.apply(node, e);
+        node.appliedEarly++;
+      }
+    }
+    // The driver's MustSync: only entries, a snapshot, a new term or a new vote need an fsync.
+    const hs = node.storage.initialState().hardState;
+    const mustSync = rd.entries.length > 0 || rd.snapshot !== undefined || (rd.hardState !== undefined && (rd.hardState.term !== hs.term || rd.hardState.vote !== hs.vote));
+    const delay = mustSync ? 1 + this.nodeRng.int(this.opts.faults.maxFsync) : 0;
     this.queue.push(this.now + delay, { kind: 'Fsync', node: node.id, incarnation: node.incarnation });
   }
 
@@ -360,7 +382,9 @@ export class Simulation {
     if (node?.raw === undefined || node.incarnation !== incarnation || node.pending === undefined) return;
     const { rd, held } = node.pending;
     const raw = node.raw;
-    // 1. persist (now durable)
+    // 1. persist (now durable, unless it only moved the commit index: see pump)
+    const before = node.storage.initialState().hardState;
+    const synced = rd.entries.length > 0 || rd.snapshot !== undefined || (rd.hardState !== undefined && (rd.hardState.term !== before.term || rd.hardState.vote !== before.vote));
     if (rd.snapshot) node.storage.applySnapshot(rd.snapshot);
     node.storage.append(rd.entries);
     if (rd.hardState) {
@@ -369,6 +393,7 @@ export class Simulation {
       node.durableTerm = rd.hardState.term;
       this.registerCommitted(node, rd.hardState.commit);
     }
+    if (synced) node.syncedHardState = node.storage.initialState().hardState;
     // 2. send what had to wait for durability
     const hs = node.storage.initialState().hardState;
     for (const m of held) {
@@ -389,7 +414,7 @@ export class Simulation {
       this.checkAppliedHash(node);
       this.log(`${id} installed snapshot ${rd.snapshot.metadata.index}`);
     }
-    for (const e of rd.committed) this.apply(node, e);
+    for (const e of rd.committed.slice(node.appliedEarly)) this.apply(node, e);
     for (const rs of rd.readStates) this.readAnswered(node, rs.requestId, rs.index);
     for (const requestId of rd.abortedReads) {
       node.reads.delete(requestId);
