@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { RawNode, isVoter, members } from '../core/raft/index.ts';
-import type { ConfChange, Entry, LogIndex, Message, NodeId, RaftOptions, Random, Ready, Status, Term } from '../core/raft/index.ts';
+import { RawNode, durableCommittedPrefix, isVoter, members, mustSync } from '../core/raft/index.ts';
+import type { ConfChange, Entry, LogIndex, Membership, Message, NodeId, RaftOptions, Random, Ready, Status, Term } from '../core/raft/index.ts';
 import type { ReplicatedStateMachine } from '../core/state-machine.ts';
 import {
   ClusterChangeRejectedError,
@@ -81,15 +81,13 @@ export class Driver<R> {
   private looping = false;
   private loopAgain = false;
   private stopped = false;
-  private durableTerm: number;
-  private durableVote: string;
   private readonly proposals = new Map<string, ProposalWaiter<R>>();
   private readonly proposalAt = new Map<number, string>();
   private readonly reads = new Map<string, ReadWaiter>();
   /** Reads confirmed by ReadIndex, waiting for apply to reach their index (ascending). */
   private servable: { index: number; requestId: string }[] = [];
   private readonly applyWaiters: { index: number; resolve: () => void }[] = [];
-  private peersKey = '';
+  private peersOf: Membership | undefined;
   private leaderSeen: NodeId | '' = '';
   private snapshotting = false;
 
@@ -98,8 +96,6 @@ export class Driver<R> {
     this.id = o.id;
     this.raw = raw;
     this.log = o.log;
-    this.durableTerm = o.store.initialState().hardState.term;
-    this.durableVote = o.store.initialState().hardState.vote;
   }
 
   /** Restores the state machine from the store's snapshot and builds the core on the stored log. */
@@ -362,7 +358,9 @@ export class Driver<R> {
 
   private async handleReady(rd: Ready): Promise<void> {
     const started = performance.now();
-    const termChanges = rd.hardState !== undefined && rd.hardState.term !== this.durableTerm;
+    // The store's hard state is the last persisted one (only its commit index may be unsynced).
+    const durable = this.o.store.initialState().hardState;
+    const termChanges = rd.hardState !== undefined && rd.hardState.term !== durable.term;
     const held: Message[] = [];
     for (const m of rd.messages) {
       // A leader's appends may go while its own fsync runs, unless its term is not durable yet.
@@ -370,29 +368,11 @@ export class Driver<R> {
       else held.push(m);
     }
     // Committed entries already durable here need not wait for this Ready's fsync: apply them
-    // first, so a write is acknowledged one fsync sooner (on a leader they always are; a follower
-    // may learn of a commit together with the entries, and those wait). Not past a snapshot.
-    let early = 0;
-    if (rd.snapshot === undefined) {
-      const store = this.o.store;
-      while (early < rd.committed.length) {
-        const e = rd.committed[early] as Entry;
-        if (e.index > store.lastIndex() || store.term(e.index) !== e.term) break;
-        this.apply(e);
-        early++;
-      }
-    }
+    // first, so a write is acknowledged one fsync sooner.
+    const early = durableCommittedPrefix(rd, this.o.store);
+    for (const e of rd.committed.slice(0, early)) this.apply(e);
     if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
-      // etcd's MustSync: entries, a snapshot, a new term or a new vote must be on disk before any
-      // message that depends on them leaves; a batch that only moves the commit index need not be
-      // synced (commit is knowledge and may go back after a crash; it is synced with every entry).
-      const sync =
-        rd.entries.length > 0 || rd.snapshot !== undefined || (rd.hardState !== undefined && (rd.hardState.term !== this.durableTerm || rd.hardState.vote !== this.durableVote));
-      await this.o.store.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync });
-      if (rd.hardState) {
-        this.durableTerm = rd.hardState.term;
-        this.durableVote = rd.hardState.vote;
-      }
+      await this.o.store.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: mustSync(rd, durable) });
     }
     const persisted = performance.now();
     this.syncPeers();
@@ -499,10 +479,10 @@ export class Driver<R> {
 
   /** Points the transport at the members of the configuration in effect. */
   private syncPeers(): void {
+    // Configurations are immutable and replaced on every change: compare by reference.
     const m = this.raw.raft.membership;
-    const key = JSON.stringify(m.addresses);
-    if (key === this.peersKey) return;
-    this.peersKey = key;
+    if (m === this.peersOf) return;
+    this.peersOf = m;
     const peers: Record<string, string> = {};
     for (const id of members(m)) {
       const address = m.addresses[id];

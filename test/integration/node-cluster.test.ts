@@ -170,9 +170,28 @@ describe('a 3-node cluster of real processes', () => {
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toMatch(/application\/problem\+json/);
     expect(bad.body.code).toBe('MalformedJson');
+    // Every kind of bad request gets its problem code and changes nothing.
+    const json = { 'content-type': 'application/json' };
+    const cases: [string, RequestInit, number, string][] = [
+      ['/v1/kv/stable', { method: 'PUT', headers: json, body: '{"valu":"no"}' }, 400, 'InvalidRequest'],
+      ['/v1/kv/stable', { method: 'PUT', headers: json, body: '{"value":5}' }, 400, 'InvalidRequest'],
+      ['/v1/kv/stable', { method: 'PUT', headers: json, body: JSON.stringify({ value: 'x'.repeat(2 << 20) }) }, 413, 'PayloadTooLarge'],
+      [`/v1/kv/${'k'.repeat(300)}`, { method: 'PUT', headers: json, body: '{"value":"no"}' }, 400, 'InvalidKey'],
+      ['/v1/kv/stable?consistency=sometimes', {}, 400, 'InvalidConsistency'],
+      ['/v1/kv/stable', { method: 'PUT', headers: { ...json, 'idempotency-key': 'x'.repeat(300) }, body: '{"value":"no"}' }, 400, 'InvalidIdempotencyKey'],
+      ['/v1/cluster/members', { method: 'POST', headers: json, body: '{"id":"Bad Id","address":"nowhere"}' }, 400, 'InvalidRequest'],
+      ['/v1/cluster/members/node-9/promote', { method: 'POST' }, 409, 'InvalidConfChange'],
+      ['/v1/cluster/leadership', { method: 'POST', headers: json, body: '{"to":"node-9"}' }, 409, 'InvalidTransferee'],
+      ['/v1/nowhere', {}, 404, 'NotFound'],
+    ];
+    for (const [pathname, init, status, code] of cases) {
+      const res = await getJson<{ code: string; status: number }>(`${c.url(leader)}${pathname}`, init);
+      expect({ pathname, status: res.status, code: res.body.code, type: res.headers.get('content-type') }).toEqual({ pathname, status, code, type: expect.stringMatching(/application\/problem\+json/) as unknown });
+    }
     const after = (await getJson<ClusterView>(`${c.url(leader)}/v1/cluster`)).body;
     expect(after.leader).toBe(before.leader);
     expect(after.term).toBe(before.term);
+    expect(after.members).toEqual(before.members);
     expect((await read(c.url('node-2'), 'stable')).body.value).toBe('yes');
     const metrics = await (await fetch(`${c.url('node-0')}/metrics`)).text();
     expect(metrics).toMatch(/eventraft_transport_frames_rejected_total\{reason="[a-z_]+"\} [1-9]/);

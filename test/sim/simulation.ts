@@ -10,7 +10,7 @@
  * After every event the safety invariants are checked (see `check*` methods); the first violation
  * throws a SimulationViolation carrying the seed and the last events.
  */
-import { RawNode, MemoryStorage, SeededRandom, isMember, isVoter } from '../../node/core/raft/index.ts';
+import { RawNode, MemoryStorage, SeededRandom, durableCommittedPrefix, isMember, isVoter, mustSync } from '../../node/core/raft/index.ts';
 import type { Entry, HardState, LogIndex, Message, NodeId, Ready, Term, RaftOptions } from '../../node/core/raft/index.ts';
 import { EventQueue } from './event-queue.ts';
 
@@ -361,19 +361,10 @@ export class Simulation {
       } else held.push(m);
     }
     node.pending = { rd, held };
-    // The driver's early apply: committed entries already durable here do not wait for this fsync.
-    node.appliedEarly = 0;
-    if (rd.snapshot === undefined) {
-      for (const e of rd.committed) {
-        if (e.index > node.storage.lastIndex() || node.storage.term(e.index) !== e.term) break;
-        this.apply(node, e);
-        node.appliedEarly++;
-      }
-    }
-    // The driver's MustSync: only entries, a snapshot, a new term or a new vote need an fsync.
-    const hs = node.storage.initialState().hardState;
-    const mustSync = rd.entries.length > 0 || rd.snapshot !== undefined || (rd.hardState !== undefined && (rd.hardState.term !== hs.term || rd.hardState.vote !== hs.vote));
-    const delay = mustSync ? 1 + this.nodeRng.int(this.opts.faults.maxFsync) : 0;
+    // The driver's rules: early apply of durable committed entries, and MustSync.
+    node.appliedEarly = durableCommittedPrefix(rd, node.storage);
+    for (const e of rd.committed.slice(0, node.appliedEarly)) this.apply(node, e);
+    const delay = mustSync(rd, node.storage.initialState().hardState) ? 1 + this.nodeRng.int(this.opts.faults.maxFsync) : 0;
     this.queue.push(this.now + delay, { kind: 'Fsync', node: node.id, incarnation: node.incarnation });
   }
 
@@ -383,8 +374,7 @@ export class Simulation {
     const { rd, held } = node.pending;
     const raw = node.raw;
     // 1. persist (now durable, unless it only moved the commit index: see pump)
-    const before = node.storage.initialState().hardState;
-    const synced = rd.entries.length > 0 || rd.snapshot !== undefined || (rd.hardState !== undefined && (rd.hardState.term !== before.term || rd.hardState.vote !== before.vote));
+    const synced = mustSync(rd, node.storage.initialState().hardState);
     if (rd.snapshot) node.storage.applySnapshot(rd.snapshot);
     node.storage.append(rd.entries);
     if (rd.hardState) {

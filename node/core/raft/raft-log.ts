@@ -13,6 +13,8 @@ export class RaftLog {
   committed: LogIndex;
   /** Highest index handed to the application for apply. */
   applied: LogIndex;
+  /** Told about every batch appended, before it replaces any conflicting suffix. */
+  onAppend: ((entries: readonly Entry[]) => void) | undefined;
 
   readonly storage: RaftStorage;
 
@@ -104,6 +106,7 @@ export class RaftLog {
     if (first.index - 1 < this.committed) {
       throw new Error(`raft log: append after ${first.index - 1} is below committed ${this.committed}`);
     }
+    this.onAppend?.(entries);
     this.unstable.truncateAndAppend(entries);
     return this.lastIndex();
   }

@@ -147,6 +147,10 @@ export class Raft {
     this.opts = { ...defaultRaftOptions, ...config.options };
     validateOptions(this.opts);
     this.log = new RaftLog(config.storage);
+    // Every append, by the leader or from one, keeps the uncommitted configuration entries known.
+    this.log.onAppend = (entries) => {
+      this.trackConfEntries(entries);
+    };
 
     const { hardState, snapshot } = config.storage.initialState();
     this.membership = snapshot.metadata.membership;
@@ -676,19 +680,18 @@ export class Raft {
     if (!force && cap > 0 && this.uncommittedBytes > 0 && this.uncommittedBytes + bytes > cap) return undefined;
     const first = entries[0];
     if (first === undefined) return undefined;
-    this.appendToLog(entries);
+    this.log.append(entries);
     for (const e of entries) this.uncommitted.push({ index: e.index, bytes: entrySize(e) });
     this.uncommittedBytes += bytes;
     this.appendsPending = true;
     return first.index;
   }
 
-  /** All log appends go through here so configuration entries are tracked. */
-  private appendToLog(entries: readonly Entry[]): void {
+  /** Keeps uncommittedConfIndexes in step with an append that may replace a suffix of the log. */
+  private trackConfEntries(entries: readonly Entry[]): void {
     const first = entries[0];
     if (first === undefined) return;
     this.uncommittedConfIndexes = this.uncommittedConfIndexes.filter((i) => i < first.index);
-    this.log.append(entries);
     for (const e of entries) if (e.type === 'ConfChange') this.uncommittedConfIndexes.push(e.index);
   }
 
@@ -918,7 +921,7 @@ export class Raft {
       return;
     }
     const before = this.log.committed;
-    const lastNew = this.maybeAppendTracked(m);
+    const lastNew = this.log.maybeAppend(m.prevLogIndex, m.prevLogTerm, m.leaderCommit, m.entries);
     if (this.log.committed > before) this.onCommitAdvanced();
     if (lastNew !== undefined) {
       reply({ reject: false, index: lastNew });
@@ -927,21 +930,6 @@ export class Raft {
     // §5.3: reject, with a hint where our log might match so the leader can skip a whole term.
     const hint = this.log.findConflictByTerm(Math.min(m.prevLogIndex, this.log.lastIndex()) as LogIndex, m.prevLogTerm);
     reply({ reject: true, index: m.prevLogIndex, rejectHint: hint.index, rejectHintTerm: hint.term });
-  }
-
-  /** RaftLog.maybeAppend, keeping the configuration-entry index in step with truncations. */
-  private maybeAppendTracked(m: MessageOf<'AppendEntries'>): LogIndex | undefined {
-    if (!this.log.matchTerm(m.prevLogIndex, m.prevLogTerm)) return undefined;
-    const conflict = this.log.findConflict(m.entries);
-    if (conflict !== 0) {
-      if (conflict <= this.log.committed) {
-        throw new Error(`raft: ${this.id} asked to overwrite committed entry ${conflict} (commit ${this.log.committed})`);
-      }
-      this.appendToLog(m.entries.slice(conflict - m.prevLogIndex - 1));
-    }
-    const lastNew = (m.prevLogIndex + m.entries.length) as LogIndex;
-    this.log.commitTo(Math.min(m.leaderCommit, lastNew) as LogIndex);
-    return lastNew;
   }
 
   private handleHeartbeat(m: MessageOf<'Heartbeat'>): void {
