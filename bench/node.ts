@@ -5,7 +5,10 @@
  *
  * In the same run, the same client drives a trivial in-memory HTTP store (one process, a Map,
  * no durability, no replication): the ceiling of any Node HTTP store on this machine. The ratio
- * to it is the figure to compare across machines. Ends with one JSON line of headline figures.
+ * to it is the figure to compare across machines. Each run also reports the CPU time every
+ * process spent per write (from /proc, Linux only) and how busy the whole machine was: on a small
+ * machine the client and all nodes share the same cores, and that budget bounds the ratio.
+ * Ends with one JSON line of headline figures.
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -16,7 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import express from 'express';
 import { NodeCluster, waitForLeader } from '../test/integration/support/node-cluster.ts';
-import { machineInfo, percentile } from './machine.ts';
+import { machineInfo, percentile, processCpuSeconds } from './machine.ts';
 
 const { values } = parseArgs({
   options: {
@@ -77,10 +80,20 @@ interface RunResult {
   readonly perSecond: number;
   readonly p50ms: number;
   readonly p99ms: number;
+  /** CPU microseconds per successful write, by process ('client' is this benchmark process). */
+  readonly cpuMicrosPerWrite: Readonly<Record<string, number>>;
+  /** Share of all cores' time used by the processes measured, 0..1. */
+  readonly machineBusy: number;
+}
+
+/** A process whose CPU time a run accounts for. */
+interface Measured {
+  readonly name: string;
+  readonly pid: number;
 }
 
 /** `clients` loops, each with its own keep-alive connection, writing for `seconds`. */
-async function drive(host: string, port: number, clients: number, seconds: number, valueBytes: number): Promise<RunResult> {
+async function drive(host: string, port: number, clients: number, seconds: number, valueBytes: number, measured: readonly Measured[] = []): Promise<RunResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   const body = JSON.stringify({ value: 'x'.repeat(valueBytes) });
   const latencies: number[] = [];
@@ -100,6 +113,8 @@ async function drive(host: string, port: number, clients: number, seconds: numbe
       });
       req.end(body);
     });
+  const cpuBefore = measured.map((m) => processCpuSeconds(m.pid));
+  const clientBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
@@ -112,6 +127,14 @@ async function drive(host: string, port: number, clients: number, seconds: numbe
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
+  const clientCpu = process.cpuUsage(clientBefore);
+  const cpuAfter = measured.map((m) => processCpuSeconds(m.pid));
+  const cpuSeconds: Record<string, number> = { client: (clientCpu.user + clientCpu.system) / 1e6 };
+  measured.forEach((m, i) => {
+    const before = cpuBefore[i];
+    const after = cpuAfter[i];
+    if (before !== undefined && after !== undefined) cpuSeconds[m.name] = after - before;
+  });
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return {
@@ -122,6 +145,8 @@ async function drive(host: string, port: number, clients: number, seconds: numbe
     perSecond: latencies.length / elapsed,
     p50ms: percentile(latencies, 50),
     p99ms: percentile(latencies, 99),
+    cpuMicrosPerWrite: Object.fromEntries(Object.entries(cpuSeconds).map(([name, sec]) => [name, Math.round((sec / Math.max(1, latencies.length)) * 1e6)])),
+    machineBusy: Object.values(cpuSeconds).reduce((a, b) => a + b, 0) / (elapsed * os.cpus().length),
   };
 }
 
@@ -150,8 +175,12 @@ async function main(): Promise<void> {
   try {
     const leader = await waitForLeader(cluster);
     const spec = cluster.spec(leader);
+    const measured = cluster.specs.flatMap((s) => {
+      const pid = cluster.pid(s.id);
+      return pid === undefined ? [] : [{ name: s.id === leader ? 'leader' : `follower ${s.id}`, pid }];
+    });
     await drive(spec.host, spec.httpPort, 8, 2, size); // warm-up
-    for (const clients of [1, 64]) results[`raft${clients}`] = await drive(spec.host, spec.httpPort, clients, seconds, size);
+    for (const clients of [1, 64]) results[`raft${clients}`] = await drive(spec.host, spec.httpPort, clients, seconds, size, measured);
   } finally {
     await cluster.stopAll('SIGTERM');
     await rm(root, { recursive: true, force: true });
@@ -163,7 +192,8 @@ async function main(): Promise<void> {
     const ref = await startReference(framework);
     try {
       await drive('127.0.0.1', ref.port, 8, 1, size);
-      for (const clients of [1, 64]) results[`${framework}${clients}`] = await drive('127.0.0.1', ref.port, clients, seconds, size);
+      const measured = ref.child.pid === undefined ? [] : [{ name: 'server', pid: ref.child.pid }];
+      for (const clients of [1, 64]) results[`${framework}${clients}`] = await drive('127.0.0.1', ref.port, clients, seconds, size, measured);
     } finally {
       ref.child.kill();
     }
@@ -178,6 +208,14 @@ async function main(): Promise<void> {
     out(`            in-memory express  ${fmt(reference)}`);
     out(`            in-memory node:http${fmt(results[`node:http${clients}`])}`);
     if (raft && reference) out(`            ratio to the express ceiling: ${(raft.perSecond / reference.perSecond).toFixed(2)}`);
+  }
+  out('CPU time per write (µs) and how busy the machine was, 64 clients:');
+  for (const key of ['raft64', 'express64', 'node:http64']) {
+    const r = results[key];
+    if (r === undefined) continue;
+    const parts = Object.entries(r.cpuMicrosPerWrite).map(([name, us]) => `${name} ${us}`);
+    const total = Object.values(r.cpuMicrosPerWrite).reduce((a, b) => a + b, 0);
+    out(`  ${key.replace('64', '').padEnd(9)} ${parts.join(', ')}; total ${total} µs; machine ${(r.machineBusy * 100).toFixed(0)}% busy`);
   }
   const r1 = results.raft1;
   const r64 = results.raft64;
@@ -195,6 +233,10 @@ async function main(): Promise<void> {
       referencePerSec64: Math.round(ref64?.perSecond ?? 0),
       bareNodeHttpPerSec64: Math.round(results['node:http64']?.perSecond ?? 0),
       ratio64: Number(((r64?.perSecond ?? 0) / (ref64?.perSecond ?? 1)).toFixed(2)),
+      cpuMicrosPerWrite64: r64?.cpuMicrosPerWrite,
+      machineBusy64: Number((r64?.machineBusy ?? 0).toFixed(2)),
+      referenceCpuMicrosPerWrite64: ref64?.cpuMicrosPerWrite,
+      referenceMachineBusy64: Number((ref64?.machineBusy ?? 0).toFixed(2)),
     }),
   );
 }

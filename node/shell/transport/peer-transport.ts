@@ -272,6 +272,7 @@ class Outbound {
   /** The InstallSnapshot being streamed, as remaining chunk frames. */
   private snapshot: { chunks: Buffer[] } | undefined;
   private waitingForDrain = false;
+  private flushScheduled = false;
 
   constructor(peer: NodeId, address: string, target: HostPort, s: Settings) {
     this.peer = peer;
@@ -306,7 +307,7 @@ class Outbound {
     const frame = encodeFrame(FrameKind.Message, payload);
     this.queue.push(frame);
     this.queueBytes += frame.length;
-    this.flush();
+    this.scheduleFlush();
   }
 
   close(): void {
@@ -335,7 +336,7 @@ class Outbound {
       chunks.push(encodeFrame(off + this.s.chunkBytes >= payload.length ? FrameKind.LastChunk : FrameKind.Chunk, part));
     }
     this.snapshot = { chunks };
-    this.flush();
+    this.scheduleFlush();
   }
 
   private dial(): void {
@@ -409,10 +410,32 @@ class Outbound {
     this.s.observer.snapshotSent?.(this.peer, false);
   }
 
+  /**
+   * Flushes once the current synchronous burst is over: a Ready's messages and the appends of
+   * proposals made in one turn of the event loop then leave in one write (one syscall) per peer.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
   /** Writes queued frames until the socket pushes back; snapshot chunks go only when the queue is empty. */
   private flush(): void {
     const socket = this.socket;
     if (this.state !== 'connected' || socket === undefined || this.waitingForDrain) return;
+    socket.cork();
+    try {
+      this.writeQueued(socket);
+    } finally {
+      socket.uncork();
+    }
+  }
+
+  private writeQueued(socket: net.Socket): void {
     for (;;) {
       let frame = this.queue.shift();
       if (frame !== undefined) {

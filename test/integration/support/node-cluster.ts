@@ -115,6 +115,11 @@ export class NodeCluster {
     for (const s of this.specs) this.start(s.id);
   }
 
+  /** The operating-system process id of a running node (for benchmarks that read its CPU time). */
+  pid(id: string): number | undefined {
+    return this.procs.get(id)?.pid;
+  }
+
   running(id: string): boolean {
     const child = this.procs.get(id);
     return child?.exitCode === null && child.signalCode === null;
