@@ -16,8 +16,21 @@ export interface ReplicatedStateMachine<Result> {
   apply(index: LogIndex, requestId: string, command: Uint8Array): Result;
   /** Records that a non-command entry (no-op, configuration change) was applied at `index`. */
   skip(index: LogIndex): void;
-  /** A point-in-time copy of the state at appliedIndex. */
-  snapshot(): Uint8Array;
+  /**
+   * A point-in-time view of the state at appliedIndex. Taking it must be cheap (it runs between
+   * two applies); the expensive part, serializing, happens afterwards while apply goes on.
+   */
+  snapshot(): StateSnapshot;
   /** Replaces the whole state with a snapshot taken at `index`. */
   restore(index: LogIndex, data: Uint8Array): void;
+}
+
+/** A frozen view of a state machine at one log index. */
+export interface StateSnapshot {
+  readonly index: LogIndex;
+  /**
+   * The view's bytes, as `restore` takes them. Work is done in slices with `pause()` awaited
+   * between them, so the caller's other work (applying, answering peers) is not held up.
+   */
+  serialize(pause: () => Promise<void>): Promise<Uint8Array>;
 }

@@ -89,7 +89,8 @@ export class Driver<R> {
   private readonly applyWaiters: { index: number; resolve: () => void }[] = [];
   private peersOf: Membership | undefined;
   private leaderSeen: NodeId | '' = '';
-  private snapshotting = false;
+  /** The snapshot being serialized and written, if any (one at a time). */
+  private snapshotInFlight: Promise<void> | undefined;
 
   private constructor(o: DriverOptions<R>, raw: RawNode) {
     this.o = o;
@@ -135,6 +136,7 @@ export class Driver<R> {
     this.stopped = true;
     clearInterval(this.tickTimer);
     while (this.looping) await new Promise((r) => setTimeout(r, 5));
+    await this.snapshotInFlight?.catch(() => undefined);
     for (const [id, w] of this.proposals) {
       clearTimeout(w.timer);
       w.reject(new ShuttingDownError());
@@ -297,7 +299,9 @@ export class Driver<R> {
 
   /** Takes a snapshot now (admin trigger); resolves with its index. */
   async snapshotNow(): Promise<number> {
-    await this.takeSnapshot();
+    // Wait out a snapshot already in flight: it may be older than what is applied now.
+    while (this.snapshotInFlight !== undefined) await this.snapshotInFlight;
+    await this.startSnapshot();
     return this.o.store.snapshot().metadata.index;
   }
 
@@ -347,7 +351,7 @@ export class Driver<R> {
         this.raw.advance(rd);
         this.afterAdvance();
       }
-      if (!this.stopped) await this.maybeSnapshot();
+      if (!this.stopped) this.maybeSnapshot();
     } while (this.moreToDo());
   }
 
@@ -492,28 +496,39 @@ export class Driver<R> {
     this.log.info({ voters: m.voters, learners: m.learners }, 'membership in effect');
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /** Starts a snapshot in the background once enough entries were applied since the last one. */
+  private maybeSnapshot(): void {
+    if (this.snapshotInFlight !== undefined) return;
     const applied = this.o.stateMachine.appliedIndex;
     if (applied - this.o.store.snapshot().metadata.index < this.o.snapshotThreshold) return;
-    await this.takeSnapshot();
+    this.startSnapshot().catch((err: unknown) => {
+      this.fatal(err);
+    });
+  }
+
+  private startSnapshot(): Promise<void> {
+    const run = this.takeSnapshot().finally(() => {
+      this.snapshotInFlight = undefined;
+    });
+    this.snapshotInFlight = run;
+    return run;
   }
 
   private async takeSnapshot(): Promise<void> {
-    if (this.snapshotting) return;
     const index = this.o.stateMachine.appliedIndex;
     if (index <= this.o.store.snapshot().metadata.index) return;
-    this.snapshotting = true;
-    try {
-      // The state is copied synchronously at `index`; apply continues while the file is written.
-      const data = this.o.stateMachine.snapshot();
-      const membership = this.raw.membershipAt(index);
-      const compactTo = Math.max(0, index - this.o.snapshotKeepEntries) as LogIndex;
-      await this.o.store.saveSnapshot(index, membership, data, compactTo);
-      this.o.metrics?.snapshots.inc({ kind: 'created' });
-      this.log.info({ index, bytes: data.length, compactTo }, 'snapshot taken');
-    } finally {
-      this.snapshotting = false;
-    }
+    // The view is frozen at `index` now; the loop goes on applying, persisting and answering
+    // while it is serialized in slices and written.
+    const view = this.o.stateMachine.snapshot();
+    const membership = this.raw.membershipAt(index);
+    const compactTo = Math.max(0, index - this.o.snapshotKeepEntries) as LogIndex;
+    const data = await view.serialize(yieldToEventLoop);
+    // A snapshot from the leader may have been installed meanwhile; it supersedes this one.
+    if (this.stopped || index <= this.o.store.snapshot().metadata.index) return;
+    const saved = await this.o.store.saveSnapshot(index, membership, data, compactTo);
+    if (saved === undefined) return;
+    this.o.metrics?.snapshots.inc({ kind: 'created' });
+    this.log.info({ index, bytes: data.length, compactTo }, 'snapshot taken');
   }
 
   private updatePending(): void {
@@ -534,4 +549,9 @@ export class Driver<R> {
     clearInterval(this.tickTimer);
     this.o.onFatal(err);
   }
+}
+
+/** Lets queued I/O callbacks (peer messages, client requests, fsync completions) run. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

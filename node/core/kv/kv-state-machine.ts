@@ -1,4 +1,4 @@
-import type { ReplicatedStateMachine } from '../state-machine.ts';
+import type { ReplicatedStateMachine, StateSnapshot } from '../state-machine.ts';
 import type { LogIndex } from '../raft/index.ts';
 
 /**
@@ -62,9 +62,23 @@ export class KvStateMachine implements ReplicatedStateMachine<KvResult> {
     this.advanceTo(index);
   }
 
-  snapshot(): Uint8Array {
-    const snap: KvSnapshot = { applied: this.applied, data: [...this.data], requests: [...this.requests] };
-    return enc.encode(JSON.stringify(snap));
+  snapshot(): StateSnapshot {
+    // Entries are immutable and replaced on write, so copying the pairs freezes the state.
+    const applied = this.applied;
+    const data = [...this.data];
+    const requests = [...this.requests];
+    return {
+      index: applied as LogIndex,
+      serialize: async (pause) => {
+        // The same bytes as JSON.stringify of a KvSnapshot, built a slice at a time.
+        const parts: Uint8Array[] = [enc.encode(`{"applied":${String(applied)},"data":[`)];
+        await appendJsonArray(parts, data, pause);
+        parts.push(enc.encode('],"requests":['));
+        await appendJsonArray(parts, requests, pause);
+        parts.push(enc.encode(']}'));
+        return concat(parts);
+      },
+    };
   }
 
   restore(index: LogIndex, bytes: Uint8Array): void {
@@ -112,4 +126,26 @@ export class KvStateMachine implements ReplicatedStateMachine<KvResult> {
 
 export function encodeKvCommand(cmd: KvCommand): Uint8Array {
   return enc.encode(JSON.stringify(cmd));
+}
+
+/** Elements serialized per slice: a few milliseconds of work. */
+const SLICE = 2_000;
+
+async function appendJsonArray(parts: Uint8Array[], items: readonly unknown[], pause: () => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += SLICE) {
+    if (i > 0) await pause();
+    const slice = JSON.stringify(items.slice(i, i + SLICE));
+    // Strip the slice's brackets; slices after the first are joined with a comma.
+    parts.push(enc.encode((i > 0 ? ',' : '') + slice.slice(1, -1)));
+  }
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -233,16 +233,22 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
     });
   }
 
-  saveSnapshot(index: LogIndex, membership: Membership, data: Uint8Array, compactTo: LogIndex): Promise<Snapshot> {
+  async saveSnapshot(index: LogIndex, membership: Membership, data: Uint8Array, compactTo: LogIndex): Promise<Snapshot | undefined> {
+    if (this.closed) throw new StorageError('log store is closed');
+    // Validate everything before touching the disk.
+    const current = this.mem.snapshot().metadata.index;
+    if (index <= current) throw new RangeError(`snapshot at ${index} is not newer than the current one at ${current}`);
+    const term = this.mem.term(index);
+    if (term === undefined) throw new RangeError(`snapshot at ${index} outside the log [${this.mem.firstIndex() - 1}, ${this.mem.lastIndex()}]`);
+    if (compactTo > index) throw new RangeError(`compactTo ${compactTo} is beyond the snapshot index ${index}`);
+    const snap: Snapshot = { metadata: { index, term, membership }, data };
+    // The file is written outside the serialised section, so appends are not held up behind a
+    // large snapshot. A crash after the rename leaves the same state as one just before the
+    // compaction below: recovery loads the newest snapshot and replays the log after it.
+    await writeSnapshot(this.snapDir, snap);
     return this.serialise(async () => {
-      // Validate everything before touching the disk.
-      const current = this.mem.snapshot().metadata.index;
-      if (index <= current) throw new RangeError(`snapshot at ${index} is not newer than the current one at ${current}`);
-      const term = this.mem.term(index);
-      if (term === undefined) throw new RangeError(`snapshot at ${index} outside the log [${this.mem.firstIndex() - 1}, ${this.mem.lastIndex()}]`);
-      if (compactTo > index) throw new RangeError(`compactTo ${compactTo} is beyond the snapshot index ${index}`);
-      const snap: Snapshot = { metadata: { index, term, membership }, data };
-      await writeSnapshot(this.snapDir, snap);
+      // A snapshot from the leader may have been installed while the file was written.
+      if (index <= this.mem.snapshot().metadata.index) return undefined;
       this.snapshotBytes = data.length;
       this.mem.createSnapshot(index, membership, data);
       this.mem.compact(compactTo);

@@ -28,8 +28,11 @@ export interface LogStore extends RaftStorage {
   /**
    * Makes a snapshot the application took at `index` (<= applied) durable, then discards log
    * entries up to `compactTo` (<= index; a lower value keeps a tail for slow followers).
+   * `index` must be newer than the current snapshot when called (RangeError otherwise). Log
+   * appends may go on while the snapshot is written; if a snapshot from the leader at or beyond
+   * `index` is installed meanwhile, this one is dropped and the promise resolves undefined.
    */
-  saveSnapshot(index: LogIndex, membership: Membership, data: Uint8Array, compactTo: LogIndex): Promise<Snapshot>;
+  saveSnapshot(index: LogIndex, membership: Membership, data: Uint8Array, compactTo: LogIndex): Promise<Snapshot | undefined>;
   /** Bytes the store occupies (for the store_bytes metric). */
   sizeBytes(): number;
   close(): Promise<void>;

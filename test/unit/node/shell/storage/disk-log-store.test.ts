@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { appendFile, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeMembership } from '../../../../../node/core/raft/index.ts';
-import type { LogIndex, NodeId } from '../../../../../node/core/raft/index.ts';
+import type { LogIndex, NodeId, Term } from '../../../../../node/core/raft/index.ts';
 import { CorruptDataError, DiskLogStore } from '../../../../../node/shell/storage/index.ts';
 import { TempDirs } from '../../../../support/temp-dir.ts';
 import { entry, hs, payloads } from './log-store-contract.ts';
@@ -104,6 +104,24 @@ describe('DiskLogStore recovery', () => {
     buf[buf.length - 10] = (buf[buf.length - 10] as number) ^ 1;
     await writeFile(file, buf);
     await expect(DiskLogStore.open(dir)).rejects.toThrow(/checksum/);
+  });
+
+  it('drops an application snapshot superseded by a leader snapshot installed while it was written', async () => {
+    const { dir, store } = await storeWith(20);
+    // The file write happens outside the store's serialised section, so the install queued
+    // right after it is recorded first; the older application snapshot must then be dropped.
+    const saving = store.saveSnapshot(15 as LogIndex, membership, enc.encode('app@15'), 15 as LogIndex);
+    const installed = { metadata: { index: 30 as LogIndex, term: 2 as Term, membership }, data: enc.encode('leader@30') };
+    const installing = store.persist({ hardState: hs(2, '', 30), entries: [], snapshot: installed });
+    await expect(saving).resolves.toBeUndefined();
+    await installing;
+    await store.persist({ entries: [entry(31, 2)] });
+    await store.close();
+    for (const s of [store, await DiskLogStore.open(dir)]) {
+      expect(s.snapshot().metadata).toEqual(installed.metadata);
+      expect(new TextDecoder().decode(s.snapshot().data)).toBe('leader@30');
+      expect(payloads(s)).toEqual(['e31']);
+    }
   });
 
   it('reports every fsync duration', async () => {

@@ -94,6 +94,19 @@ export function describeLogStoreContract(name: string, make: () => Promise<Store
       expect(reopened.initialState().hardState.commit).toBe(21);
     });
 
+    it('refuses an application snapshot that is not newer than the current one, changing nothing', async () => {
+      const f = await make();
+      await f.store.persist({ hardState: hs(1, '', 20), entries: Array.from({ length: 20 }, (_, i) => entry(i + 1, 1)) });
+      await f.store.saveSnapshot(15 as LogIndex, membership, enc.encode('state@15'), 10 as LogIndex);
+      await expect(f.store.saveSnapshot(15 as LogIndex, membership, enc.encode('again'), 15 as LogIndex)).rejects.toThrow(RangeError);
+      await expect(f.store.saveSnapshot(12 as LogIndex, membership, enc.encode('older'), 12 as LogIndex)).rejects.toThrow(RangeError);
+      expect(f.store.firstIndex()).toBe(11);
+      for (const store of [f.store, await f.reopen()]) {
+        expect(new TextDecoder().decode(store.snapshot().data)).toBe('state@15');
+        expect(store.lastIndex()).toBe(20);
+      }
+    });
+
     it('keeps a commit-only batch written without sync across a clean reopen', async () => {
       const f = await make();
       await f.store.persist({ hardState: hs(2, 'a', 1), entries: [entry(1, 2), entry(2, 2)] });
