@@ -17,6 +17,13 @@ export interface ReplicatedStateMachine<Result> {
   /** Records that a non-command entry (no-op, configuration change) was applied at `index`. */
   skip(index: LogIndex): void;
   /**
+   * Brackets the entries of one Ready: everything applied between beginBatch() and commitBatch()
+   * may be made durable in one atomic write, together with the applied index. apply() and skip()
+   * outside a batch act as a batch of one. Results are only acted on after commitBatch().
+   */
+  beginBatch(): void;
+  commitBatch(): void;
+  /**
    * A point-in-time view of the state at appliedIndex. Taking it must be cheap (it runs between
    * two applies); the expensive part, serializing, happens afterwards while apply goes on.
    */

@@ -102,7 +102,8 @@ export class Driver<R> {
   /** Restores the state machine from the store's snapshot and builds the core on the stored log. */
   static open<R>(o: DriverOptions<R>): Driver<R> {
     const snap = o.store.snapshot();
-    if (snap.metadata.index > 0) o.stateMachine.restore(snap.metadata.index, snap.data);
+    // A durable state machine may already be at or past the snapshot; otherwise start from it.
+    if (snap.metadata.index > o.stateMachine.appliedIndex) o.stateMachine.restore(snap.metadata.index, snap.data);
     const raw = new RawNode({ id: o.id, storage: o.store, random: o.random, applied: snap.metadata.index, options: o.raft });
     const driver = new Driver(o, raw);
     const empty = o.store.lastIndex() === 0 && o.store.initialState().hardState.term === 0;
@@ -374,7 +375,7 @@ export class Driver<R> {
     // Committed entries already durable here need not wait for this Ready's fsync: apply them
     // first, so a write is acknowledged one fsync sooner.
     const early = durableCommittedPrefix(rd, this.o.store);
-    for (const e of rd.committed.slice(0, early)) this.apply(e);
+    this.applyEntries(rd.committed.slice(0, early));
     if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
       await this.o.store.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: mustSync(rd, durable) });
     }
@@ -387,7 +388,7 @@ export class Driver<R> {
       this.o.metrics?.snapshots.inc({ kind: 'installed' });
       this.log.info({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term }, 'installed snapshot from leader');
     }
-    for (const e of rd.committed.slice(early)) this.apply(e);
+    this.applyEntries(rd.committed.slice(early));
     for (const rs of rd.readStates) {
       this.servable.push({ index: rs.index, requestId: rs.requestId });
     }
@@ -408,7 +409,20 @@ export class Driver<R> {
     }
   }
 
-  private apply(e: Entry): void {
+  /**
+   * Applies entries as one state machine batch. Waiters are answered only after the batch is
+   * committed, so a caller that reads after its write was acknowledged sees it.
+   */
+  private applyEntries(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const answers: (() => void)[] = [];
+    this.o.stateMachine.beginBatch();
+    for (const e of entries) this.apply(e, answers);
+    this.o.stateMachine.commitBatch();
+    for (const answer of answers) answer();
+  }
+
+  private apply(e: Entry, answers: (() => void)[]): void {
     if (e.index <= this.o.stateMachine.appliedIndex) return; // covered by a restored snapshot
     const requestId = this.proposalAt.get(e.index);
     if (requestId !== undefined) {
@@ -419,7 +433,9 @@ export class Driver<R> {
         clearTimeout(w.timer);
         this.proposals.delete(requestId);
         this.o.metrics?.proposalsFailed.inc({ reason: 'Lost' });
-        w.reject(new ProposalLostError(`request ${requestId} was overwritten by a new leader before it committed; retry`));
+        answers.push(() => {
+          w.reject(new ProposalLostError(`request ${requestId} was overwritten by a new leader before it committed; retry`));
+        });
       }
     }
     const proposal = e.type === 'Normal' && e.data.length > 0 ? decodeProposal(e.data) : undefined;
@@ -433,7 +449,9 @@ export class Driver<R> {
       clearTimeout(w.timer);
       this.proposals.delete(proposal.requestId);
       this.o.metrics?.proposalsCommitted.inc();
-      w.resolve(result);
+      answers.push(() => {
+        w.resolve(result);
+      });
     }
   }
 

@@ -1,3 +1,4 @@
+import { concatBytes } from '../bytes.ts';
 import type { ReplicatedStateMachine, StateSnapshot } from '../state-machine.ts';
 import type { LogIndex } from '../raft/index.ts';
 
@@ -62,6 +63,15 @@ export class KvStateMachine implements ReplicatedStateMachine<KvResult> {
     this.advanceTo(index);
   }
 
+  // In memory: every apply is visible at once, and durability comes from the Raft log.
+  beginBatch(): void {
+    // Nothing to open.
+  }
+
+  commitBatch(): void {
+    // Nothing to write.
+  }
+
   snapshot(): StateSnapshot {
     // Entries are immutable and replaced on write, so copying the pairs freezes the state.
     const applied = this.applied;
@@ -76,7 +86,7 @@ export class KvStateMachine implements ReplicatedStateMachine<KvResult> {
         parts.push(enc.encode('],"requests":['));
         await appendJsonArray(parts, requests, pause);
         parts.push(enc.encode(']}'));
-        return concat(parts);
+        return concatBytes(parts);
       },
     };
   }
@@ -138,14 +148,4 @@ async function appendJsonArray(parts: Uint8Array[], items: readonly unknown[], p
     // Strip the slice's brackets; slices after the first are joined with a comma.
     parts.push(enc.encode((i > 0 ? ',' : '') + slice.slice(1, -1)));
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

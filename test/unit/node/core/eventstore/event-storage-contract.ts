@@ -1,0 +1,110 @@
+import { describe, expect, it } from '@jest/globals';
+import { EMPTY_HASH, chainHash } from '../../../../../node/core/eventstore/index.ts';
+import type { EventStorage, RecordedEvent, StoreMeta, StoredEvent } from '../../../../../node/core/eventstore/index.ts';
+import type { LogIndex } from '../../../../../node/core/raft/index.ts';
+
+export interface EventStorageFixture {
+  readonly storage: EventStorage;
+  /** Closes and reopens from disk (the same object for in-memory storage). */
+  reopen(): Promise<EventStorage>;
+}
+
+/** Builds stored events for `stream`, continuing the given meta; returns them and the next meta. */
+export function eventsFor(meta: StoreMeta, stream: string, firstVersion: number, n: number, index: number): { events: StoredEvent[]; meta: StoreMeta } {
+  let { hash, nextPosition: position } = meta;
+  const events: StoredEvent[] = [];
+  for (let i = 0; i < n; i++) {
+    const event: RecordedEvent = { id: `${stream}-${firstVersion + i}`, stream, type: 'Happened', data: { n: firstVersion + i, text: 'ünïcode ✓' }, metadata: null, schemaVersion: 1, version: firstVersion + i, position, timestamp: 1_700_000_000_000 };
+    const json = JSON.stringify(event);
+    hash = chainHash(hash, json);
+    events.push({ event, json });
+    position++;
+  }
+  return { events, meta: { applied: index as LogIndex, hash, nextPosition: position } };
+}
+
+/** The storage as it is, then as reopened from disk (the first is closed by then). */
+async function* nowAndAfterReopen(f: EventStorageFixture): AsyncGenerator<EventStorage> {
+  yield f.storage;
+  yield await f.reopen();
+}
+
+/** The behaviour every EventStorage must have. `make` builds a fresh, empty storage. */
+export function describeEventStorageContract(name: string, make: () => Promise<EventStorageFixture>): void {
+  describe(`EventStorage contract: ${name}`, () => {
+    it('starts empty', async () => {
+      const { storage } = await make();
+      expect(storage.meta).toEqual({ applied: 0, hash: EMPTY_HASH, nextPosition: 0 });
+      expect(storage.streamVersion('s')).toBe(-1);
+      expect(storage.readAll(0, 10)).toEqual([]);
+      expect(storage.readStream('s', 0, 10, 'forward')).toEqual([]);
+    });
+
+    it('stores events and meta together and reads them back by stream, id and position, also after reopening', async () => {
+      const f = await make();
+      const a = eventsFor(f.storage.meta, 'a', 0, 3, 1);
+      f.storage.write(a.events, a.meta);
+      const b = eventsFor(a.meta, 'b', 0, 2, 2);
+      const a2 = eventsFor(b.meta, 'a', 3, 2, 3);
+      f.storage.write([...b.events, ...a2.events], a2.meta);
+      for await (const s of nowAndAfterReopen(f)) {
+        expect(s.meta).toEqual(a2.meta);
+        expect(s.streamVersion('a')).toBe(4);
+        expect(s.streamVersion('b')).toBe(1);
+        expect(s.positionOf('b-1')).toBe(4);
+        expect(s.positionOf('nope')).toBeUndefined();
+        expect(s.eventAt(5)).toEqual(a2.events[0]);
+        expect(s.readAll(0, 100).map((e) => e.json)).toEqual([...a.events, ...b.events, ...a2.events].map((e) => e.json));
+        expect(s.readAll(3, 2).map((e) => e.event.position)).toEqual([3, 4]);
+        expect(s.readStream('a', 2, 10, 'forward').map((e) => e.event.version)).toEqual([2, 3, 4]);
+        expect(s.readStream('a', 3, 2, 'backward').map((e) => e.event.version)).toEqual([3, 2]);
+        expect(s.readStream('a', Number.MAX_SAFE_INTEGER, 2, 'backward').map((e) => e.event.version)).toEqual([4, 3]);
+        expect(s.readStream('b', 5, 10, 'forward')).toEqual([]);
+        expect(s.readStream('a', 0, 0, 'forward')).toEqual([]);
+      }
+    });
+
+    it('keeps stream names apart even when one is a prefix of another', async () => {
+      const f = await make();
+      const a = eventsFor(f.storage.meta, 'order', 0, 2, 1);
+      const b = eventsFor(a.meta, 'order-1', 0, 1, 2);
+      f.storage.write([...a.events, ...b.events], b.meta);
+      expect(f.storage.readStream('order', 0, 10, 'forward').map((e) => e.event.stream)).toEqual(['order', 'order']);
+      expect(f.storage.readStream('order-1', 0, 10, 'backward').map((e) => e.event.stream)).toEqual(['order-1']);
+    });
+
+    it('freezes a view: writes after it do not show in it', async () => {
+      const f = await make();
+      const a = eventsFor(f.storage.meta, 'a', 0, 3, 1);
+      f.storage.write(a.events, a.meta);
+      const view = f.storage.view();
+      const b = eventsFor(a.meta, 'a', 3, 2, 2);
+      f.storage.write(b.events, b.meta);
+      expect(view.meta).toEqual(a.meta);
+      expect(view.readAll(0, 100).map((e) => e.event.position)).toEqual([0, 1, 2]);
+      expect(view.readAll(2, 100).map((e) => e.event.position)).toEqual([2]);
+      view.close();
+      expect(f.storage.readAll(0, 100)).toHaveLength(5);
+    });
+
+    it('replaces the whole state', async () => {
+      const f = await make();
+      const a = eventsFor(f.storage.meta, 'a', 0, 3, 1);
+      f.storage.write(a.events, a.meta);
+      const fresh = eventsFor({ applied: 0 as LogIndex, hash: EMPTY_HASH, nextPosition: 0 }, 'z', 0, 2, 40);
+      f.storage.replace(fresh.events, fresh.meta);
+      for await (const s of nowAndAfterReopen(f)) {
+        expect(s.meta).toEqual(fresh.meta);
+        expect(s.streamVersion('a')).toBe(-1);
+        expect(s.positionOf('a-0')).toBeUndefined();
+        expect(s.readAll(0, 10).map((e) => e.event.id)).toEqual(['z-0', 'z-1']);
+      }
+    });
+
+    it('records a meta-only write (entries that stored no event)', async () => {
+      const f = await make();
+      f.storage.write([], { applied: 7 as LogIndex, hash: EMPTY_HASH, nextPosition: 0 });
+      for await (const s of nowAndAfterReopen(f)) expect(s.meta.applied).toBe(7);
+    });
+  });
+}

@@ -1,0 +1,266 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { EventStoreStateMachine, encodeCommand, proposedEvent } from '../../../../../node/core/eventstore/index.ts';
+import type { AppendCommand, AppendOutcome, EventStorage, ExpectedVersion, StreamAppend } from '../../../../../node/core/eventstore/index.ts';
+import type { LogIndex } from '../../../../../node/core/raft/index.ts';
+
+/** A fresh storage per call, and a way to dispose of all of them. */
+export interface StorageFactory {
+  make(): EventStorage;
+}
+
+const ev = (id: string, type = 'Happened', data: unknown = { id }) => proposedEvent({ id, type, data: data as never });
+const cmd = (...appends: StreamAppend[]): AppendCommand => ({ type: 'Append', appends, timestamp: 1_700_000_000_000 });
+const to = (stream: string, expectedVersion: ExpectedVersion, ...ids: string[]): StreamAppend => ({ stream, expectedVersion, events: ids.map((id) => ev(id)) });
+
+/** Applies commands at the next index, each as its own batch. */
+class Harness {
+  readonly sm: EventStoreStateMachine;
+  constructor(storage: EventStorage) {
+    this.sm = new EventStoreStateMachine(storage);
+  }
+  run(c: AppendCommand | Uint8Array): AppendOutcome {
+    const index = this.sm.appliedIndex + 1;
+    return this.sm.apply(index as LogIndex, `r${index}`, c instanceof Uint8Array ? c : encodeCommand(c));
+  }
+  versions(stream: string): number[] {
+    return this.sm.reader.readStream(stream, 0, 1000, 'forward').map((e) => e.event.version);
+  }
+}
+
+export function describeEventStoreStateMachine(name: string, factory: StorageFactory): void {
+  describe(`EventStoreStateMachine on ${name}`, () => {
+    describe('expected versions, checked at apply time', () => {
+      it("numbers versions from 0 per stream and positions from 0 over all streams", () => {
+        const h = new Harness(factory.make());
+        expect(h.run(cmd(to('a', 'no_stream', 'e1', 'e2')))).toEqual({ ok: true, duplicate: false, results: [{ stream: 'a', firstVersion: 0, lastVersion: 1, firstPosition: 0, lastPosition: 1 }] });
+        expect(h.run(cmd(to('b', 'any', 'e3')))).toEqual({ ok: true, duplicate: false, results: [{ stream: 'b', firstVersion: 0, lastVersion: 0, firstPosition: 2, lastPosition: 2 }] });
+        expect(h.run(cmd(to('a', 1, 'e4')))).toEqual({ ok: true, duplicate: false, results: [{ stream: 'a', firstVersion: 2, lastVersion: 2, firstPosition: 3, lastPosition: 3 }] });
+        expect(h.versions('a')).toEqual([0, 1, 2]);
+        expect(h.sm.nextPosition).toBe(4);
+      });
+
+      it.each<[ExpectedVersion, boolean, boolean]>([
+        // expected, ok on a missing stream, ok on a stream at version 0
+        ['any', true, true],
+        ['no_stream', true, false],
+        ['exists', false, true],
+        [0, false, true],
+        [1, false, false],
+      ])('expectedVersion %p: on no stream ok=%p, on version 0 ok=%p', (expected, onMissing, onExisting) => {
+        const h = new Harness(factory.make());
+        const missing = h.run(cmd(to('s', expected, 'x1')));
+        expect(missing.ok).toBe(onMissing);
+        if (!missing.ok) expect(missing).toEqual({ ok: false, error: 'WrongExpectedVersion', stream: 's', expected, actual: -1 });
+        const h2 = new Harness(factory.make());
+        h2.run(cmd(to('s', 'any', 'first')));
+        const existing = h2.run(cmd(to('s', expected, 'x2')));
+        expect(existing.ok).toBe(onExisting);
+        if (!existing.ok) expect(existing).toEqual({ ok: false, error: 'WrongExpectedVersion', stream: 's', expected, actual: 0 });
+      });
+
+      it('appends to several streams atomically: one failed expectation writes nothing', () => {
+        const h = new Harness(factory.make());
+        h.run(cmd(to('a', 'any', 'a0')));
+        const hash = h.sm.stateHash;
+        const failed = h.run(cmd(to('a', 0, 'a1'), to('b', 'exists', 'b0')));
+        expect(failed).toEqual({ ok: false, error: 'WrongExpectedVersion', stream: 'b', expected: 'exists', actual: -1 });
+        expect(h.versions('a')).toEqual([0]);
+        expect(h.sm.stateHash).toBe(hash);
+        const ok = h.run(cmd(to('a', 0, 'a1'), to('b', 'no_stream', 'b0', 'b1')));
+        expect(ok).toEqual({
+          ok: true,
+          duplicate: false,
+          results: [
+            { stream: 'a', firstVersion: 1, lastVersion: 1, firstPosition: 1, lastPosition: 1 },
+            { stream: 'b', firstVersion: 0, lastVersion: 1, firstPosition: 2, lastPosition: 3 },
+          ],
+        });
+      });
+    });
+
+    describe('idempotency by event id', () => {
+      it('answers a retried append with the original result and appends nothing, even after the stream moved on', () => {
+        const h = new Harness(factory.make());
+        const first = h.run(cmd(to('a', 'no_stream', 'e1', 'e2')));
+        h.run(cmd(to('a', 1, 'e3')));
+        const hash = h.sm.stateHash;
+        const retry = h.run(cmd(to('a', 'no_stream', 'e1', 'e2')));
+        expect(retry).toEqual({ ...first, duplicate: true });
+        expect(h.versions('a')).toEqual([0, 1, 2]);
+        expect(h.sm.stateHash).toBe(hash);
+      });
+
+      it('refuses an append where only some ids are stored, or the ids belong to another append', () => {
+        const h = new Harness(factory.make());
+        h.run(cmd(to('a', 'any', 'e1', 'e2')));
+        expect(h.run(cmd(to('a', 'any', 'e2', 'e3')))).toMatchObject({ ok: false, error: 'EventIdConflict' });
+        expect(h.run(cmd(to('b', 'any', 'e1', 'e2')))).toMatchObject({ ok: false, error: 'EventIdConflict' });
+        expect(h.run(cmd(to('a', 'any', 'e2', 'e1')))).toMatchObject({ ok: false, error: 'EventIdConflict' });
+        expect(h.versions('a')).toEqual([0, 1]);
+        expect(h.versions('b')).toEqual([]);
+      });
+
+      it('sees appends made earlier in the same batch', () => {
+        const storage = factory.make();
+        const sm = new EventStoreStateMachine(storage);
+        sm.beginBatch();
+        const a = sm.apply(1 as LogIndex, 'r1', encodeCommand(cmd(to('a', 'no_stream', 'e1'))));
+        const retry = sm.apply(2 as LogIndex, 'r2', encodeCommand(cmd(to('a', 'no_stream', 'e1'))));
+        const next = sm.apply(3 as LogIndex, 'r3', encodeCommand(cmd(to('a', 0, 'e2'))));
+        sm.skip(4 as LogIndex);
+        expect(storage.meta.applied).toBe(0); // nothing written before the batch commits
+        sm.commitBatch();
+        expect(retry).toEqual({ ...a, duplicate: true });
+        expect(next).toMatchObject({ ok: true, results: [{ firstVersion: 1, firstPosition: 1 }] });
+        expect(storage.meta).toMatchObject({ applied: 4, nextPosition: 2 });
+        expect(storage.streamVersion('a')).toBe(1);
+      });
+    });
+
+    describe('bad commands', () => {
+      it.each([
+        ['not JSON', new TextEncoder().encode('{nope')],
+        ['an unknown command type', new TextEncoder().encode('{"type":"Delete","appends":[],"timestamp":1}')],
+        ['no events', encodeCommand(cmd({ stream: 'a', expectedVersion: 'any', events: [] }))],
+        ['a negative expected version', encodeCommand(cmd(to('a', -2, 'x')))],
+        ['a duplicated event id', encodeCommand(cmd(to('a', 'any', 'x', 'x')))],
+        ['a stream twice', encodeCommand(cmd(to('a', 'any', 'x'), to('a', 'any', 'y')))],
+        ['an empty stream name', encodeCommand(cmd(to('', 'any', 'x')))],
+      ])('rejects %s, changes no event and still advances the applied index', (_what, bytes) => {
+        const h = new Harness(factory.make());
+        const hash = h.sm.stateHash;
+        expect(h.run(bytes)).toMatchObject({ ok: false, error: 'InvalidCommand' });
+        expect(h.sm.appliedIndex).toBe(1);
+        expect(h.sm.stateHash).toBe(hash);
+        expect(h.sm.nextPosition).toBe(0);
+      });
+
+      it('refuses to apply out of order', () => {
+        const sm = new EventStoreStateMachine(factory.make());
+        expect(() => sm.apply(2 as LogIndex, 'r', encodeCommand(cmd(to('a', 'any', 'x'))))).toThrow(/applying 2 after 0/);
+        expect(sm.appliedIndex).toBe(0);
+      });
+    });
+
+    describe('snapshots', () => {
+      it('restores byte-identical events with the same hash, from a view taken before later writes', async () => {
+        const source = new Harness(factory.make());
+        for (let i = 0; i < 50; i++) source.run(cmd(to(`s${i % 7}`, 'any', `e${i}`)));
+        const view = source.sm.snapshot();
+        const hashAtView = source.sm.stateHash;
+        source.run(cmd(to('late', 'any', 'late-1')));
+        const bytes = await view.serialize(() => Promise.resolve());
+        expect(view.index).toBe(50);
+
+        const target = new Harness(factory.make());
+        target.run(cmd(to('stale', 'any', 'old')));
+        target.sm.restore(50 as LogIndex, bytes);
+        expect(target.sm.appliedIndex).toBe(50);
+        expect(target.sm.stateHash).toBe(hashAtView);
+        expect(target.sm.reader.readAll(0, 1000).map((e) => e.json)).toEqual(source.sm.reader.readAll(0, 50).map((e) => e.json));
+        expect(target.sm.reader.streamVersion('stale')).toBe(-1);
+        // Both go on identically from there.
+        const next = cmd(to('s1', 'any', 'after'));
+        const sourceCopy = new Harness(factory.make());
+        sourceCopy.sm.restore(50 as LogIndex, bytes);
+        expect(target.run(next)).toEqual(sourceCopy.run(next));
+        expect(target.sm.stateHash).toBe(sourceCopy.sm.stateHash);
+      });
+
+      it('refuses a snapshot whose events do not match its hash, or that is for another index', async () => {
+        const source = new Harness(factory.make());
+        source.run(cmd(to('a', 'any', 'e1', 'e2')));
+        const bytes = await source.sm.snapshot().serialize(() => Promise.resolve());
+        const tampered = new TextEncoder().encode(new TextDecoder().decode(bytes).replace('"e2"', '"e9"'));
+        const target = new EventStoreStateMachine(factory.make());
+        expect(() => { target.restore(1 as LogIndex, tampered); }).toThrow(/hash/);
+        expect(() => { target.restore(2 as LogIndex, bytes); }).toThrow(/expected 2/);
+        expect(() => { target.restore(1 as LogIndex, bytes.subarray(0, bytes.length - 1)); }).toThrow(/truncated/);
+        expect(target.appliedIndex).toBe(0);
+      });
+    });
+
+    describe('against a reference model (property)', () => {
+      it('gives the same outcome for every command and stores the same events', () => {
+        fc.assert(
+          fc.property(fc.array(arbitraryStep(), { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 5 }), (steps, batchSize) => {
+            const storage = factory.make();
+            const sm = new EventStoreStateMachine(storage);
+            const model = new ReferenceModel();
+            const sent: AppendCommand[] = [];
+            const outcomes: AppendOutcome[] = [];
+            const expected: AppendOutcome[] = [];
+            let index = 0;
+            for (let i = 0; i < steps.length; i += batchSize) {
+              sm.beginBatch();
+              for (const step of steps.slice(i, i + batchSize)) {
+                // A retry re-sends an earlier command exactly; otherwise a new one.
+                const c = step.retry !== undefined && sent.length > 0 ? (sent[step.retry % sent.length] as AppendCommand) : step.command;
+                sent.push(c);
+                outcomes.push(sm.apply(++index as LogIndex, `r${index}`, encodeCommand(c)));
+                expected.push(model.apply(c));
+              }
+              sm.commitBatch();
+            }
+            expect(outcomes).toEqual(expected);
+            expect(storage.readAll(0, 10_000).map((e) => ({ id: e.event.id, stream: e.event.stream, version: e.event.version, position: e.event.position }))).toEqual(model.events);
+            expect(storage.meta.applied).toBe(index);
+          }),
+          { numRuns: 150 },
+        );
+      });
+    });
+  });
+}
+
+interface Step {
+  readonly command: AppendCommand;
+  readonly retry: number | undefined;
+}
+
+function arbitraryStep(): fc.Arbitrary<Step> {
+  const stream = fc.constantFrom('a', 'b', 'c');
+  const expected: fc.Arbitrary<ExpectedVersion> = fc.oneof(fc.constantFrom<ExpectedVersion>('any', 'no_stream', 'exists'), fc.integer({ min: 0, max: 4 }));
+  // Ids from a small pool so that partial overlaps (conflicts) happen too.
+  const ids = fc.uniqueArray(fc.integer({ min: 0, max: 30 }).map((n) => `id${n}`), { minLength: 1, maxLength: 3 });
+  const append = fc.record({ stream, expectedVersion: expected, ids });
+  const command = fc.uniqueArray(append, { minLength: 1, maxLength: 2, selector: (a) => a.stream }).filter((as) => new Set(as.flatMap((a) => a.ids)).size === as.flatMap((a) => a.ids).length).map((as) => cmd(...as.map((a) => to(a.stream, a.expectedVersion, ...a.ids))));
+  return fc.record({ command, retry: fc.option(fc.nat(), { nil: undefined, freq: 4 }) });
+}
+
+/** The append rules written the plainest way, to check the real thing against. */
+class ReferenceModel {
+  readonly events: { id: string; stream: string; version: number; position: number }[] = [];
+
+  apply(c: AppendCommand): AppendOutcome {
+    const ids = c.appends.flatMap((a) => a.events.map((e) => e.id));
+    const stored = ids.filter((id) => this.events.some((e) => e.id === id));
+    if (stored.length === ids.length) {
+      const results = [];
+      for (const a of c.appends) {
+        const found = a.events.map((e) => this.events.find((x) => x.id === e.id) as (typeof this.events)[number]);
+        const first = found[0] as (typeof found)[number];
+        if (!found.every((x, i) => x.stream === a.stream && x.version === first.version + i && x.position === first.position + i)) {
+          return { ok: false, error: 'EventIdConflict', detail: expect.any(String) as unknown as string };
+        }
+        results.push({ stream: a.stream, firstVersion: first.version, lastVersion: first.version + found.length - 1, firstPosition: first.position, lastPosition: first.position + found.length - 1 });
+      }
+      return { ok: true, results, duplicate: true };
+    }
+    if (stored.length > 0) return { ok: false, error: 'EventIdConflict', detail: expect.any(String) as unknown as string };
+    for (const a of c.appends) {
+      const actual = this.events.filter((e) => e.stream === a.stream).length - 1;
+      const ok = a.expectedVersion === 'any' || (a.expectedVersion === 'no_stream' && actual === -1) || (a.expectedVersion === 'exists' && actual >= 0) || a.expectedVersion === actual;
+      if (!ok) return { ok: false, error: 'WrongExpectedVersion', stream: a.stream, expected: a.expectedVersion, actual };
+    }
+    const results = [];
+    for (const a of c.appends) {
+      const firstVersion = this.events.filter((e) => e.stream === a.stream).length;
+      const firstPosition = this.events.length;
+      a.events.forEach((e, i) => this.events.push({ id: e.id, stream: a.stream, version: firstVersion + i, position: firstPosition + i }));
+      results.push({ stream: a.stream, firstVersion, lastVersion: firstVersion + a.events.length - 1, firstPosition, lastPosition: firstPosition + a.events.length - 1 });
+    }
+    return { ok: true, results, duplicate: false };
+  }
+}
