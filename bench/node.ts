@@ -1,10 +1,11 @@
 /**
  * `npm run bench:node`: writes through the HTTP API of a real 3-node cluster (separate processes
- * on loopback, fsync on, data in a temp dir), 256-byte values, keep-alive connections, at 1 and 64
- * concurrent clients: writes/s and p50/p99 latency.
+ * on loopback, fsync on, data in a temp dir): one event with a 256-byte value appended to a new
+ * stream per request, keep-alive connections, at 1 and 64 concurrent clients: writes/s and p50/p99
+ * latency.
  *
- * In the same run, the same client drives a trivial in-memory HTTP store (one process, a Map,
- * no durability, no replication): the ceiling of any Node HTTP store on this machine. The ratio
+ * In the same run, the same client drives a trivial in-memory HTTP store (one process, a Map of
+ * streams, no durability, no replication): the ceiling of any Node HTTP store on this machine. The ratio
  * to it is the figure to compare across machines. Each run also reports the CPU time every
  * process spent per write (from /proc, Linux only) and how busy the whole machine was: on a small
  * machine the client and all nodes share the same cores, and that budget bounds the ratio.
@@ -34,30 +35,38 @@ const { values } = parseArgs({
 // ---- the reference servers, when this file runs as the child process
 if (values.reference && values.framework === 'express') {
   // The same HTTP stack as the node (express + JSON body parsing), with a Map behind it.
-  const store = new Map<string, string>();
+  const store = new Map<string, unknown[]>();
+  let position = 0;
   const app = express();
   app.use(express.json());
-  app.put('/v1/kv/:key', (req, res) => {
-    const key = req.params.key;
-    store.set(key, (req.body as { value: string }).value);
-    res.json({ key, revision: store.size });
+  app.post('/v1/streams/:stream/events', (req, res) => {
+    const stream = req.params.stream;
+    const events = (req.body as { events: unknown[] }).events;
+    const existing = store.get(stream) ?? [];
+    store.set(stream, [...existing, ...events]);
+    position += events.length;
+    res.status(201).json({ stream, firstVersion: existing.length, lastVersion: existing.length + events.length - 1, firstPosition: position - events.length, lastPosition: position - 1 });
   });
   const server = app.listen(Number(values.port), '127.0.0.1', () => {
     process.send?.({ port: (server.address() as { port: number }).port });
   });
   server.keepAliveTimeout = 65_000;
 } else if (values.reference) {
-  const store = new Map<string, string>();
+  const store = new Map<string, unknown[]>();
+  let position = 0;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const key = req.url ?? '/';
-      if (req.method === 'PUT') {
-        const body = JSON.parse(Buffer.concat(chunks).toString()) as { value: string };
-        store.set(key, body.value);
+      const stream = req.url ?? '/';
+      if (req.method === 'POST') {
+        const events = (JSON.parse(Buffer.concat(chunks).toString()) as { events: unknown[] }).events;
+        const existing = store.get(stream) ?? [];
+        store.set(stream, [...existing, ...events]);
+        position += events.length;
+        res.statusCode = 201;
         res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ key, revision: store.size }));
+        res.end(JSON.stringify({ stream, firstVersion: existing.length, firstPosition: position - events.length, lastPosition: position - 1 }));
       } else {
         res.statusCode = 404;
         res.end();
@@ -95,14 +104,15 @@ interface Measured {
 /** `clients` loops, each with its own keep-alive connection, writing for `seconds`. */
 async function drive(host: string, port: number, clients: number, seconds: number, valueBytes: number, measured: readonly Measured[] = []): Promise<RunResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-  const body = JSON.stringify({ value: 'x'.repeat(valueBytes) });
+  // One event whose data holds a string of `valueBytes` characters.
+  const body = JSON.stringify({ events: [{ type: 'ValueWritten', data: { value: 'x'.repeat(valueBytes) } }] });
   const latencies: number[] = [];
   let errors = 0;
   let n = 0;
   const deadline = performance.now() + seconds * 1000;
   const one = (key: string): Promise<number> =>
     new Promise((resolve) => {
-      const req = http.request({ host, port, agent, method: 'PUT', path: `/v1/kv/${key}`, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const req = http.request({ host, port, agent, method: 'POST', path: `/v1/streams/${key}/events`, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
         res.resume();
         res.on('end', () => {
           resolve(res.statusCode ?? 0);
@@ -121,7 +131,7 @@ async function drive(host: string, port: number, clients: number, seconds: numbe
       while (performance.now() < deadline) {
         const t = performance.now();
         const status = await one(`b${c}-${n++}`);
-        if (status === 200) latencies.push(performance.now() - t);
+        if (status === 201) latencies.push(performance.now() - t);
         else errors++;
       }
     }),

@@ -4,14 +4,16 @@
  */
 import { randomInt } from 'node:crypto';
 import type { Server } from 'node:http';
+import path from 'node:path';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { configHelp, parseConfig } from './config.ts';
 import type { NodeConfig } from './config.ts';
-import { KvStateMachine } from './core/kv/kv-state-machine.ts';
-import type { KvResult } from './core/kv/kv-state-machine.ts';
+import { EventStoreStateMachine } from './core/eventstore/index.ts';
+import type { AppendOutcome } from './core/eventstore/index.ts';
 import { SeededRandom } from './core/raft/index.ts';
 import { Driver } from './shell/driver.ts';
+import { LmdbEventStorage } from './shell/eventstore/lmdb-event-storage.ts';
 import { createHttpApp } from './shell/http/app.ts';
 import { formatMemberAddress } from './shell/member-address.ts';
 import { RaftMetrics } from './shell/metrics/raft-metrics.ts';
@@ -47,7 +49,14 @@ async function startNode(config: NodeConfig): Promise<void> {
   log.info({ dataDir: config.dataDir, ...store.recovery }, 'storage recovered');
   if (store.recovery.tornBytesDiscarded > 0) log.warn({ bytes: store.recovery.tornBytesDiscarded }, 'discarded a torn write at the end of the log');
 
-  const kv = new KvStateMachine();
+  let eventStorage: LmdbEventStorage;
+  try {
+    eventStorage = LmdbEventStorage.open(path.join(config.dataDir, 'events'));
+  } catch (err) {
+    return fatal(err);
+  }
+  const events = new EventStoreStateMachine(eventStorage);
+  log.info({ appliedIndex: events.appliedIndex, events: events.nextPosition, stateHash: events.stateHash }, 'event store opened');
   const random = new SeededRandom(randomInt(2 ** 31));
   // The driver and the transport point at each other; the transport only calls back once started,
   // after `driver` below is initialised.
@@ -91,10 +100,10 @@ async function startNode(config: NodeConfig): Promise<void> {
   );
 
   const bootstrap = config.join ? undefined : config.initialMembers;
-  const driver = Driver.open<KvResult>({
+  const driver = Driver.open<AppendOutcome>({
     id: config.nodeId,
     store,
-    stateMachine: kv,
+    stateMachine: events,
     transport,
     random: random.fork(),
     log,
@@ -110,7 +119,16 @@ async function startNode(config: NodeConfig): Promise<void> {
   const peerAddress = await transport.start().catch(fatal);
   driver.start();
 
-  const app = createHttpApp({ driver, kv, registry, log, maxBodyBytes: config.maxBodyBytes, adminToken: config.adminToken });
+  const app = createHttpApp({
+    driver,
+    events,
+    registry,
+    log,
+    maxBodyBytes: config.maxBodyBytes,
+    maxEventBytes: config.maxEventBytes,
+    maxAppendEvents: config.maxAppendEvents,
+    adminToken: config.adminToken,
+  });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.httpListen.port, config.httpListen.host, () => {
       resolve(s);
@@ -149,6 +167,7 @@ async function startNode(config: NodeConfig): Promise<void> {
     await d.stop();
     await transport.stop();
     await store.close();
+    await eventStorage.close();
     log.info('stopped');
     process.exit(0);
   };

@@ -50,8 +50,8 @@ for (const n of nodes) say(`  ${n.id}  http://${n.http}   (peers: ${n.peer})`);
 say('');
 say('Try:');
 say(`  curl -s http://${nodes[0]?.http}/v1/cluster`);
-say(`  curl -s -X PUT -H 'content-type: application/json' -d '{"value":"hello"}' http://${nodes[1]?.http}/v1/kv/greeting`);
-say(`  curl -s http://${nodes[2]?.http}/v1/kv/greeting`);
+say(`  curl -s -X POST -H 'content-type: application/json' -d '{"events":[{"type":"Greeted","data":{"text":"hello"}}]}' http://${nodes[1]?.http}/v1/streams/greetings/events`);
+say(`  curl -s http://${nodes[2]?.http}/v1/streams/greetings/events`);
 say('Ctrl-C stops all three nodes.');
 say('');
 

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import net from 'node:net';
 import { TempDirs } from '../support/temp-dir.ts';
-import { NodeCluster, getJson, putKey, until, waitForLeader } from './support/node-cluster.ts';
+import { NodeCluster, appendValue, getJson, readStream, until, waitForLeader } from './support/node-cluster.ts';
 import type { ClusterView } from './support/node-cluster.ts';
 
 const dirs = new TempDirs();
@@ -25,9 +25,17 @@ async function newCluster(hostBase: number, env: Record<string, string> = {}): P
   return cluster;
 }
 
-async function read(url: string, key: string, consistency = 'strong'): Promise<{ status: number; body: { value?: string; revision?: number } }> {
-  return getJson(`${url}/v1/kv/${key}?consistency=${consistency}`);
+/**
+ * Each test stream holds one value event: its value, its global position, and how many events
+ * the stream has (more than one would be a write applied twice).
+ */
+async function read(url: string, stream: string, consistency = 'strong'): Promise<{ status: number; body: { value?: string; position?: number; count?: number } }> {
+  const res = await readStream(url, stream, consistency);
+  const first = res.status === 200 ? res.body.events[0] : undefined;
+  if (first === undefined) return { status: res.status === 200 ? 404 : res.status, body: {} };
+  return { status: 200, body: { value: first.data.value, position: first.position, count: res.body.events.length } };
 }
+
 
 /** Writes with retries (same Idempotency-Key) across nodes until acknowledged or out of attempts. */
 async function writeWithRetry(c: NodeCluster, key: string, value: string, attempts = 40): Promise<number | undefined> {
@@ -36,8 +44,8 @@ async function writeWithRetry(c: NodeCluster, key: string, value: string, attemp
     const id = ids[(key.length + i) % ids.length] as string;
     if (!c.running(id)) continue;
     try {
-      const res = await putKey(c.url(id), key, value, `idem-${key}`);
-      if (res.status === 200 && res.body.revision !== undefined) return res.body.revision;
+      const res = await appendValue(c.url(id), key, value, `idem-${key}`);
+      if (res.status === 201 && res.body.firstPosition !== undefined) return res.body.firstPosition;
     } catch {
       // Connection refused or reset (the node was killed): try another node.
     }
@@ -52,8 +60,8 @@ describe('a 3-node cluster of real processes', () => {
     const leader = await waitForLeader(c);
     for (let i = 0; i < 20; i++) {
       const via = c.specs[i % 3]?.id as string;
-      const res = await putKey(c.url(via), `k${i}`, `v${i}`);
-      expect(res.status).toBe(200);
+      const res = await appendValue(c.url(via), `k${i}`, `v${i}`);
+      expect(res.status).toBe(201);
     }
     for (const s of c.specs) {
       for (let i = 0; i < 20; i++) {
@@ -93,17 +101,17 @@ describe('a 3-node cluster of real processes', () => {
     c.start(leader);
     await waitForLeader(c);
     expect(acked.size).toBeGreaterThan(total * 0.95);
-    // Every acknowledged write is on every node, with the revision it was acknowledged with: a
-    // write applied twice would carry a later revision. One strong read per node is a barrier
+    // Every acknowledged write is on every node, at the position it was acknowledged with, and
+    // exactly once (its stream holds one event). One strong read per node is a barrier
     // covering every write acknowledged before it (linearizability); the rest can be local reads.
     for (const s of c.specs) {
-      await until(`${s.id} to serve a strong read`, async () => ((await read(c.url(s.id), 'w0', 'strong')).status === 200 ? true : undefined));
+      await until(`${s.id} to serve a strong read`, async () => ((await getJson(`${c.url(s.id)}/v1/events?limit=1&consistency=strong`)).status === 200 ? true : undefined));
       const keys = [...acked.keys()];
       for (let i = 0; i < keys.length; i += 100) {
         await Promise.all(
           keys.slice(i, i + 100).map(async (key) => {
             const got = await read(c.url(s.id), key, 'eventual');
-            expect({ key, node: s.id, status: got.status, revision: got.body.revision }).toEqual({ key, node: s.id, status: 200, revision: acked.get(key) });
+            expect({ key, node: s.id, status: got.status, position: got.body.position, count: got.body.count }).toEqual({ key, node: s.id, status: 200, position: acked.get(key), count: 1 });
           }),
         );
       }
@@ -115,7 +123,7 @@ describe('a 3-node cluster of real processes', () => {
   it('preserves state when all three stop and start again', async () => {
     const c = await newCluster(51);
     await waitForLeader(c);
-    for (let i = 0; i < 10; i++) expect((await putKey(c.url('node-0'), `p${i}`, `v${i}`)).status).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await appendValue(c.url('node-0'), `p${i}`, `v${i}`)).status).toBe(201);
     for (const s of c.specs) expect(await c.stop(s.id, 'SIGTERM')).toBe(0); // clean exit within the deadline
     c.startAll();
     await waitForLeader(c);
@@ -126,12 +134,12 @@ describe('a 3-node cluster of real processes', () => {
   it('a leader frozen past the election timeout steps down when thawed: no split brain, nothing lost', async () => {
     const c = await newCluster(61);
     const old = await waitForLeader(c);
-    for (let i = 0; i < 5; i++) expect((await putKey(c.url(old), `before${i}`, 'x')).status).toBe(200);
+    for (let i = 0; i < 5; i++) expect((await appendValue(c.url(old), `before${i}`, 'x')).status).toBe(201);
     c.signal(old, 'SIGSTOP');
     const others = c.specs.map((s) => s.id).filter((id) => id !== old);
     const fresh = await waitForLeader(c, others);
     expect(fresh).not.toBe(old);
-    for (let i = 0; i < 5; i++) expect((await putKey(c.url(fresh), `during${i}`, 'y')).status).toBe(200);
+    for (let i = 0; i < 5; i++) expect((await appendValue(c.url(fresh), `during${i}`, 'y')).status).toBe(201);
     c.signal(old, 'SIGCONT');
     const agreed = await waitForLeader(c);
     expect(agreed).toBe(fresh);
@@ -149,7 +157,7 @@ describe('a 3-node cluster of real processes', () => {
   it('garbage on the peer and HTTP ports changes nothing', async () => {
     const c = await newCluster(71);
     const leader = await waitForLeader(c);
-    expect((await putKey(c.url(leader), 'stable', 'yes')).status).toBe(200);
+    expect((await appendValue(c.url(leader), 'stable', 'yes')).status).toBe(201);
     const before = (await getJson<ClusterView>(`${c.url(leader)}/v1/cluster`)).body;
     const blast = (host: string, port: number, bytes: Buffer): Promise<void> =>
       new Promise((resolve) => {
@@ -164,21 +172,30 @@ describe('a 3-node cluster of real processes', () => {
         await blast(spec.host, spec.peerPort, junk);
         await blast(spec.host, spec.httpPort, junk);
       }
-      await blast(spec.host, spec.httpPort, Buffer.from('PUT /v1/kv/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{"va'));
+      await blast(spec.host, spec.httpPort, Buffer.from('POST /v1/streams/x/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{"ev'));
     }
-    const bad = await getJson<{ code: string }>(`${c.url(leader)}/v1/kv/stable`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"value":' });
+    const bad = await getJson<{ code: string }>(`${c.url(leader)}/v1/streams/stable/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"events":' });
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toMatch(/application\/problem\+json/);
     expect(bad.body.code).toBe('MalformedJson');
     // Every kind of bad request gets its problem code and changes nothing.
     const json = { 'content-type': 'application/json' };
+    const stable = '/v1/streams/stable/events';
     const cases: [string, RequestInit, number, string][] = [
-      ['/v1/kv/stable', { method: 'PUT', headers: json, body: '{"valu":"no"}' }, 400, 'InvalidRequest'],
-      ['/v1/kv/stable', { method: 'PUT', headers: json, body: '{"value":5}' }, 400, 'InvalidRequest'],
-      ['/v1/kv/stable', { method: 'PUT', headers: json, body: JSON.stringify({ value: 'x'.repeat(2 << 20) }) }, 413, 'PayloadTooLarge'],
-      [`/v1/kv/${'k'.repeat(300)}`, { method: 'PUT', headers: json, body: '{"value":"no"}' }, 400, 'InvalidKey'],
-      ['/v1/kv/stable?consistency=sometimes', {}, 400, 'InvalidConsistency'],
-      ['/v1/kv/stable', { method: 'PUT', headers: { ...json, 'idempotency-key': 'x'.repeat(300) }, body: '{"value":"no"}' }, 400, 'InvalidIdempotencyKey'],
+      [stable, { method: 'POST', headers: json, body: '{"evnts":[]}' }, 400, 'InvalidRequest'],
+      [stable, { method: 'POST', headers: json, body: '{"events":[]}' }, 400, 'InvalidRequest'],
+      [stable, { method: 'POST', headers: json, body: '{"events":[{"type":5,"data":{}}]}' }, 400, 'InvalidRequest'],
+      [stable, { method: 'POST', headers: json, body: '{"expectedVersion":"sometimes","events":[{"type":"T","data":{}}]}' }, 400, 'InvalidRequest'],
+      [stable, { method: 'POST', headers: json, body: JSON.stringify({ events: [{ type: 'T', data: 'x'.repeat(2 << 20) }] }) }, 413, 'PayloadTooLarge'],
+      [stable, { method: 'POST', headers: json, body: JSON.stringify({ events: [{ type: 'T', data: 'x'.repeat(300_000) }] }) }, 413, 'EventTooLarge'],
+      [stable, { method: 'POST', headers: json, body: JSON.stringify({ events: Array.from({ length: 1001 }, () => ({ type: 'T', data: 1 })) }) }, 413, 'AppendTooLarge'],
+      ['/v1/events', { method: 'POST', headers: json, body: '{"appends":[{"stream":"a","events":[{"type":"T","data":1}]},{"stream":"a","events":[{"type":"T","data":2}]}]}' }, 400, 'InvalidRequest'],
+      [`/v1/streams/${'k'.repeat(300)}/events`, { method: 'POST', headers: json, body: '{"events":[{"type":"T","data":{}}]}' }, 400, 'InvalidStream'],
+      [`${stable}?consistency=sometimes`, {}, 400, 'InvalidConsistency'],
+      [`${stable}?limit=5000`, {}, 400, 'InvalidQuery'],
+      [`${stable}?direction=sideways`, {}, 400, 'InvalidQuery'],
+      ['/v1/events?fromPosition=-1', {}, 400, 'InvalidQuery'],
+      [stable, { method: 'POST', headers: { ...json, 'idempotency-key': 'x'.repeat(300) }, body: '{"events":[{"type":"T","data":{}}]}' }, 400, 'InvalidIdempotencyKey'],
       ['/v1/cluster/members', { method: 'POST', headers: json, body: '{"id":"Bad Id","address":"nowhere"}' }, 400, 'InvalidRequest'],
       ['/v1/cluster/members/node-9/promote', { method: 'POST' }, 409, 'InvalidConfChange'],
       ['/v1/cluster/leadership', { method: 'POST', headers: json, body: '{"to":"node-9"}' }, 409, 'InvalidTransferee'],
@@ -192,7 +209,12 @@ describe('a 3-node cluster of real processes', () => {
     expect(after.leader).toBe(before.leader);
     expect(after.term).toBe(before.term);
     expect(after.members).toEqual(before.members);
-    expect((await read(c.url('node-2'), 'stable')).body.value).toBe('yes');
+    expect((await read(c.url('node-2'), 'stable')).body).toEqual({ value: 'yes', position: 0, count: 1 });
+    // A version conflict is decided at apply time, so it takes a log entry, but stores nothing.
+    const conflict = await getJson<{ code: string; actual: number }>(`${c.url('node-1')}${stable}`, { method: 'POST', headers: json, body: '{"expectedVersion":7,"events":[{"type":"T","data":{}}]}' });
+    expect([conflict.status, conflict.body.code, conflict.body.actual]).toEqual([409, 'WrongExpectedVersion', 0]);
+    expect((await read(c.url('node-2'), 'stable')).body).toEqual({ value: 'yes', position: 0, count: 1 });
+    expect((await getJson<{ headPosition: number }>(`${c.url('node-1')}/v1/events`)).body.headPosition).toBe(0);
     const metrics = await (await fetch(`${c.url('node-0')}/metrics`)).text();
     expect(metrics).toMatch(/eventraft_transport_frames_rejected_total\{reason="[a-z_]+"\} [1-9]/);
     passed();
@@ -203,10 +225,10 @@ describe('a 3-node cluster of real processes', () => {
     const c = cluster;
     c.start('node-0'); // alone: one of three voters can never elect itself
     await until('node-0 to serve HTTP', async () => ((await getJson(`${c.url('node-0')}/livez`)).status === 200 ? true : undefined));
-    const write = await putKey(c.url('node-0'), 'k', 'v');
+    const write = await appendValue(c.url('node-0'), 'k', 'v');
     expect(write.status).toBe(503);
     expect(write.body.code).toBe('NoLeader');
-    const res = await fetch(`${c.url('node-0')}/v1/kv/k`);
+    const res = await fetch(`${c.url('node-0')}/v1/streams/k/events`);
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('1');
     expect((await getJson(`${c.url('node-0')}/readyz`)).status).toBe(503);
@@ -225,14 +247,14 @@ describe('a 3-node cluster of real processes', () => {
     expect(ok.status).toBe(200);
     expect(ok.body.index).toBeGreaterThan(0);
     // Reads and writes stay open.
-    expect((await putKey(c.url(leader), 'k', 'v')).status).toBe(200);
+    expect((await appendValue(c.url(leader), 'k', 'v')).status).toBe(201);
     passed();
   }, 30_000);
 
   it('SIGTERM on the leader hands leadership over before exiting 0', async () => {
     const c = await newCluster(131, { EVENTRAFT_ELECTION_TICKS: '40' }); // a 2-4 s election timeout
     const old = await waitForLeader(c);
-    expect((await putKey(c.url(old), 'k', 'v')).status).toBe(200);
+    expect((await appendValue(c.url(old), 'k', 'v')).status).toBe(201);
     const stopped = Date.now();
     expect(await c.stop(old, 'SIGTERM')).toBe(0);
     const others = c.specs.map((s) => s.id).filter((id) => id !== old);
@@ -247,7 +269,7 @@ describe('a 3-node cluster of real processes', () => {
     const c = await newCluster(81, { EVENTRAFT_SNAPSHOT_THRESHOLD: '50', EVENTRAFT_SNAPSHOT_KEEP_ENTRIES: '5' });
     const leader = await waitForLeader(c);
     const victim = c.specs.map((s) => s.id).find((id) => id !== leader) as string;
-    for (let i = 0; i < 150; i++) expect((await putKey(c.url(leader), `s${i}`, `v${i}`)).status).toBe(200);
+    for (let i = 0; i < 150; i++) expect((await appendValue(c.url(leader), `s${i}`, `v${i}`)).status).toBe(201);
     // The documented procedure: remove the member, wipe its disk, start it empty in join mode, add it back.
     expect((await getJson(`${c.url(leader)}/v1/cluster/members/${victim}`, { method: 'DELETE' })).status).toBe(200);
     await c.stop(victim, 'SIGKILL');

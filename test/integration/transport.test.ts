@@ -149,6 +149,34 @@ describe('PeerTransport over TCP', () => {
     expect(a.events).toContain('snapshot b true');
   });
 
+  it('delivers an AppendEntries larger than a snapshot chunk (a lagging follower catching up)', async () => {
+    // Regression: appends over the 256 KiB chunk size used to be dropped as if the queue were
+    // full, so a follower more than that far behind never caught up.
+    const a = await startPeer('a', '127.0.0.11');
+    const b = await startPeer('b', '127.0.0.12');
+    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
+    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const entries = Array.from({ length: 1500 }, (_, i) => ({ type: 'Normal', index: i + 1, term: 1, data: new Uint8Array(500).fill(i % 256) }));
+    a.transport.send({ type: 'AppendEntries', from: 'a', to: 'b', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries, leaderCommit: 0 } as unknown as Message);
+    await until(() => b.received.length === 1, 'the append');
+    const got = b.received[0] as Extract<Message, { type: 'AppendEntries' }>;
+    expect(got.entries).toHaveLength(1500);
+    expect(a.events).toEqual([]);
+  });
+
+  it('drops a message the receiver would refuse as oversized, and says so', async () => {
+    const a = await startPeer('a', '127.0.0.11');
+    const b = await startPeer('b', '127.0.0.12');
+    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
+    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const entries = [{ type: 'Normal', index: 1, term: 1, data: new Uint8Array(9 << 20) }];
+    a.transport.send({ type: 'AppendEntries', from: 'a', to: 'b', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries, leaderCommit: 0 } as unknown as Message);
+    a.transport.send(heartbeat('a', 'b', 'still-connected'));
+    await until(() => b.received.length === 1, 'the heartbeat');
+    expect(a.events).toEqual(['dropped b too_large']);
+    expect(b.rejected).toEqual([]);
+  });
+
   it('redials a peer that restarts, with backoff, and reports it unreachable meanwhile', async () => {
     const unreachable: string[] = [];
     const a = await startPeer('a', '127.0.0.11', { unreachable: (p) => unreachable.push(p) });

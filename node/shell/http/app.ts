@@ -1,28 +1,30 @@
 import { timingSafeEqual } from 'node:crypto';
-import { Ajv } from 'ajv';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
-import { encodeKvCommand } from '../../core/kv/kv-state-machine.ts';
-import type { KvResult, KvStateMachine } from '../../core/kv/kv-state-machine.ts';
+import type { AppendOutcome, EventStoreStateMachine } from '../../core/eventstore/index.ts';
 import { isLearner, isVoter } from '../../core/raft/index.ts';
 import type { NodeId } from '../../core/raft/index.ts';
 import type { Driver } from '../driver.ts';
-import { NotLeaderError } from '../errors.ts';
+import { registerEventRoutes } from './event-routes.ts';
 import { HttpProblem, sendProblem, toProblem } from './problem.ts';
+import { ajv, check, route } from './request.ts';
 
 export interface HttpAppDeps {
-  readonly driver: Driver<KvResult>;
-  readonly kv: KvStateMachine;
+  readonly driver: Driver<AppendOutcome>;
+  readonly events: EventStoreStateMachine;
   readonly registry: Registry;
   readonly log: Logger;
   readonly maxBodyBytes: number;
+  readonly maxEventBytes: number;
+  readonly maxAppendEvents: number;
   readonly adminToken: string | undefined;
+  /** Milliseconds since the epoch (injectable for tests). */
+  readonly now?: () => number;
 }
 
-const ajv = new Ajv({ allErrors: true });
 const memberBody = ajv.compile({
   type: 'object',
   additionalProperties: false,
@@ -33,52 +35,13 @@ const memberBody = ajv.compile({
   },
 });
 const leadershipBody = ajv.compile({ type: 'object', additionalProperties: false, properties: { to: { type: 'string', minLength: 1 } } });
-const putBody = ajv.compile({ type: 'object', additionalProperties: false, required: ['value'], properties: { value: { type: 'string', maxLength: 1_000_000 } } });
-
-function check(validate: ReturnType<typeof ajv.compile>, body: unknown): void {
-  if (validate(body ?? {})) return;
-  const errors = (validate.errors ?? []).map((e) => `${e.instancePath || '(body)'} ${e.message ?? 'is invalid'}`);
-  throw new HttpProblem({ status: 400, code: 'InvalidRequest', title: 'Invalid request body', detail: errors.join('; '), extra: { errors } });
-}
-
-const KEY = /^[A-Za-z0-9._~:@!$&'()*+,;=-]{1,256}$/;
-function keyParam(req: Request): string {
-  const key = req.params.key;
-  if (typeof key !== 'string' || !KEY.test(key)) {
-    throw new HttpProblem({ status: 400, code: 'InvalidKey', title: 'Invalid key', detail: 'keys are 1-256 URL-safe characters' });
-  }
-  return key;
-}
-
-function idempotencyKey(req: Request): string | undefined {
-  const v = req.get('Idempotency-Key');
-  if (v === undefined) return undefined;
-  if (v.length === 0 || v.length > 200) throw new HttpProblem({ status: 400, code: 'InvalidIdempotencyKey', title: 'Invalid Idempotency-Key', detail: '1-200 characters' });
-  return v;
-}
-
-type Consistency = 'strong' | 'leader' | 'eventual';
-function consistency(req: Request): Consistency {
-  const c = req.query.consistency ?? 'strong';
-  if (c === 'strong' || c === 'leader' || c === 'eventual') return c;
-  throw new HttpProblem({ status: 400, code: 'InvalidConsistency', title: 'Invalid consistency', detail: 'consistency must be strong, leader or eventual' });
-}
-
-/** Wraps an async handler so that failures reach the error handler. */
-function route(fn: (req: Request, res: Response) => Promise<void> | void): RequestHandler {
-  return (req, res, next) => {
-    Promise.resolve()
-      .then(() => fn(req, res))
-      .catch(next);
-  };
-}
 
 /**
- * The node's HTTP API (ARCHITECTURE §6): cluster status and admin, health, metrics, and the
- * temporary key-value API of the demo state machine.
+ * The node's HTTP API (ARCHITECTURE §6): the event API, cluster status and admin, health and
+ * metrics.
  */
 export function createHttpApp(deps: HttpAppDeps): express.Express {
-  const { driver, kv, log } = deps;
+  const { driver, log } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -196,35 +159,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     }),
   );
 
-  // ---- key-value demo state machine (replaced by the event store API in issue #4)
-  const write = (op: 'put' | 'delete'): RequestHandler =>
-    route(async (req, res) => {
-      const key = keyParam(req);
-      let command;
-      if (op === 'put') {
-        check(putBody, req.body);
-        command = encodeKvCommand({ op: 'put', key, value: (req.body as { value: string }).value });
-      } else {
-        command = encodeKvCommand({ op: 'delete', key });
-      }
-      const result = await driver.propose(command, idempotencyKey(req));
-      if (!result.ok) throw new HttpProblem({ status: 400, code: result.error, title: 'Invalid command', detail: result.detail });
-      res.json({ key, revision: result.revision, previous: result.previous });
-    });
-  app.put('/v1/kv/:key', write('put'));
-  app.delete('/v1/kv/:key', write('delete'));
-  app.get(
-    '/v1/kv/:key',
-    route(async (req, res) => {
-      const key = keyParam(req);
-      const c = consistency(req);
-      if (c === 'strong') await driver.readBarrier();
-      else if (c === 'leader' && !driver.isLeader()) throw new NotLeaderError(driver.leaderId());
-      const entry = kv.get(key);
-      if (entry === undefined) throw new HttpProblem({ status: 404, code: 'KeyNotFound', title: 'Key not found', detail: key });
-      res.json({ key, value: entry.value, revision: entry.revision, appliedIndex: kv.appliedIndex });
-    }),
-  );
+  registerEventRoutes(app, { driver, events: deps.events, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now });
 
   app.use((_req, _res, next) => {
     next(new HttpProblem({ status: 404, code: 'NotFound', title: 'No such endpoint' }));

@@ -12,7 +12,7 @@ export interface HostPort {
 /** Where the transport reports what happened (metrics and logs live behind it). */
 export interface TransportObserver {
   frameRejected?(reason: FrameRejection, remote: string, detail: string): void;
-  messageDropped?(to: NodeId, reason: 'queue_full' | 'not_connected' | 'unknown_peer'): void;
+  messageDropped?(to: NodeId, reason: 'queue_full' | 'not_connected' | 'unknown_peer' | 'too_large'): void;
   peerConnected?(peer: NodeId): void;
   peerDisconnected?(peer: NodeId, error?: Error): void;
   rtt?(peer: NodeId, seconds: number): void;
@@ -296,8 +296,14 @@ class Outbound {
       return;
     }
     const payload = packValue(m);
-    if (payload.length > this.s.chunkBytes) {
-      this.queueSnapshot(m, payload);
+    if (m.type === 'InstallSnapshot' && payload.length > this.s.chunkBytes) {
+      // Streamed in chunks, so that heartbeats and appends can overtake it.
+      this.queueSnapshot(payload);
+      return;
+    }
+    if (payload.length > this.s.maxFrameBytes) {
+      // The receiver would refuse the frame. The core caps appends well below this.
+      this.s.observer.messageDropped?.(this.peer, 'too_large');
       return;
     }
     if (this.queue.length >= this.s.queueMaxMessages || this.queueBytes + payload.length > this.s.queueMaxBytes) {
@@ -319,15 +325,10 @@ class Outbound {
     this.failSnapshot();
   }
 
-  private queueSnapshot(m: Message, payload: Buffer): void {
+  private queueSnapshot(payload: Buffer): void {
     if (this.snapshot !== undefined) {
       // One at a time per peer; the core retries after reportSnapshot(false) or its timeout.
       this.s.observer.snapshotSent?.(this.peer, false);
-      return;
-    }
-    if (m.type !== 'InstallSnapshot') {
-      // Only snapshots are big; anything else this large is refused by the receiver anyway.
-      this.s.observer.messageDropped?.(this.peer, 'queue_full');
       return;
     }
     const chunks: Buffer[] = [];

@@ -197,8 +197,28 @@ export async function waitForLeader(cluster: NodeCluster, ids: readonly string[]
   });
 }
 
-export async function putKey(baseUrl: string, key: string, value: string, idempotencyKey?: string): Promise<{ status: number; body: { revision?: number; code?: string } }> {
+/** What an append answers (201), or a problem's code. */
+export interface AppendAnswer {
+  readonly firstPosition?: number;
+  readonly firstVersion?: number;
+  readonly duplicate?: boolean;
+  readonly code?: string;
+}
+
+/** Appends one event `{ value }` to `stream` with no version expectation. */
+export async function appendValue(baseUrl: string, stream: string, value: string, idempotencyKey?: string): Promise<{ status: number; body: AppendAnswer }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
-  return getJson(`${baseUrl}/v1/kv/${key}`, { method: 'PUT', headers, body: JSON.stringify({ value }) });
+  return getJson(`${baseUrl}/v1/streams/${stream}/events`, { method: 'POST', headers, body: JSON.stringify({ events: [{ type: 'ValueWritten', data: { value } }] }) });
+}
+
+export interface StreamView {
+  readonly stream: string;
+  readonly version: number;
+  readonly events: { id: string; type: string; data: { value?: string }; version: number; position: number }[];
+}
+
+/** Reads a whole (small) stream at the given consistency. */
+export async function readStream(baseUrl: string, stream: string, consistency = 'strong'): Promise<{ status: number; body: StreamView }> {
+  return getJson(`${baseUrl}/v1/streams/${stream}/events?consistency=${consistency}&limit=1000`);
 }

@@ -1,0 +1,58 @@
+import { Ajv } from 'ajv';
+import type { Request, RequestHandler, Response } from 'express';
+import { HttpProblem } from './problem.ts';
+
+/** One ajv instance for every request body schema of the HTTP API. */
+export const ajv = new Ajv({ allErrors: true });
+
+/** Throws a 400 InvalidRequest listing every problem when `body` does not match. */
+export function check(validate: ReturnType<typeof ajv.compile>, body: unknown): void {
+  if (validate(body ?? {})) return;
+  const errors = (validate.errors ?? []).map((e) => `${e.instancePath || '(body)'} ${e.message ?? 'is invalid'}`);
+  throw new HttpProblem({ status: 400, code: 'InvalidRequest', title: 'Invalid request body', detail: errors.join('; '), extra: { errors } });
+}
+
+/** Wraps an async handler so that failures reach the error handler. */
+export function route(fn: (req: Request, res: Response) => Promise<void> | void): RequestHandler {
+  return (req, res, next) => {
+    Promise.resolve()
+      .then(() => fn(req, res))
+      .catch(next);
+  };
+}
+
+export function idempotencyKey(req: Request): string | undefined {
+  const v = req.get('Idempotency-Key');
+  if (v === undefined) return undefined;
+  if (v.length === 0 || v.length > 200) throw new HttpProblem({ status: 400, code: 'InvalidIdempotencyKey', title: 'Invalid Idempotency-Key', detail: '1-200 characters' });
+  return v;
+}
+
+export type Consistency = 'strong' | 'leader' | 'eventual';
+
+export function consistency(req: Request): Consistency {
+  const c = req.query.consistency ?? 'strong';
+  if (c === 'strong' || c === 'leader' || c === 'eventual') return c;
+  throw new HttpProblem({ status: 400, code: 'InvalidConsistency', title: 'Invalid consistency', detail: 'consistency must be strong, leader or eventual' });
+}
+
+/** A non-negative integer query parameter, `fallback` when absent. */
+export function intQuery(req: Request, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = req.query[name];
+  if (raw === undefined) return fallback;
+  const n = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n > max) {
+    throw new HttpProblem({ status: 400, code: 'InvalidQuery', title: 'Invalid query parameter', detail: `${name} must be an integer from 0 to ${max}` });
+  }
+  return n;
+}
+
+/** Names in paths (stream names): 1-256 URL-safe characters. */
+const NAME = /^[A-Za-z0-9._~:@!$&'()*+,;=-]{1,256}$/;
+export function nameParam(req: Request, param: string, what: string): string {
+  const v = req.params[param];
+  if (typeof v !== 'string' || !NAME.test(v)) {
+    throw new HttpProblem({ status: 400, code: `Invalid${what}`, title: `Invalid ${what.toLowerCase()}`, detail: `${what.toLowerCase()} names are 1-256 URL-safe characters` });
+  }
+  return v;
+}
