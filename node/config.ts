@@ -28,6 +28,8 @@ export interface NodeConfig {
   readonly snapshotKeepEntries: number;
   readonly requestTimeoutMs: number;
   readonly maxBodyBytes: number;
+  /** A directory of extra domain modules to load beside the built-in ones. */
+  readonly domainsDir: string | undefined;
   /** Largest event accepted (its data and metadata as JSON, in bytes). */
   readonly maxEventBytes: number;
   /** Most events accepted in one append request. */
@@ -55,6 +57,7 @@ export const settings = {
   snapshotKeepEntries: { env: 'EVENTRAFT_SNAPSHOT_KEEP_ENTRIES', default: 1_000, help: 'log entries kept behind a snapshot for slow followers' },
   requestTimeoutMs: { env: 'EVENTRAFT_REQUEST_TIMEOUT_MS', default: 5_000, help: 'how long a write or strong read may wait' },
   maxBodyBytes: { env: 'EVENTRAFT_MAX_BODY_BYTES', default: 1_048_576, help: 'largest accepted HTTP request body' },
+  domainsDir: { env: 'EVENTRAFT_DOMAINS_DIR', help: 'directory of extra domain modules (.ts/.js files default-exporting a DomainModule)' },
   maxEventBytes: { env: 'EVENTRAFT_MAX_EVENT_BYTES', default: 262_144, help: 'largest event (data + metadata as JSON)' },
   maxAppendEvents: { env: 'EVENTRAFT_MAX_APPEND_EVENTS', default: 1_000, help: 'most events in one append request' },
   adminToken: { env: 'EVENTRAFT_ADMIN_TOKEN', help: 'bearer token for admin endpoints (or EVENTRAFT_ADMIN_TOKEN_FILE)' },
@@ -83,6 +86,7 @@ const schema = {
     snapshotKeepEntries: { type: 'integer', minimum: 0 },
     requestTimeoutMs: { type: 'integer', minimum: 1 },
     maxBodyBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
+    domainsDir: { type: 'string', minLength: 1 },
     maxEventBytes: { type: 'integer', minimum: 64, maximum: 4 * 1024 * 1024 },
     maxAppendEvents: { type: 'integer', minimum: 1, maximum: 10_000 },
     adminToken: { type: 'string', minLength: 8 },
@@ -196,6 +200,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     snapshotKeepEntries: get('snapshotKeepEntries') as number,
     requestTimeoutMs: get('requestTimeoutMs') as number,
     maxBodyBytes: get('maxBodyBytes') as number,
+    domainsDir: v.domainsDir as string | undefined,
     maxEventBytes: get('maxEventBytes') as number,
     maxAppendEvents: get('maxAppendEvents') as number,
     adminToken,

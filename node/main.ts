@@ -12,6 +12,9 @@ import type { NodeConfig } from './config.ts';
 import { EventStoreStateMachine } from './core/eventstore/index.ts';
 import type { AppendOutcome } from './core/eventstore/index.ts';
 import { SeededRandom } from './core/raft/index.ts';
+import { account } from './domains/account.ts';
+import { user } from './domains/user.ts';
+import { CommandService, DomainRegistry } from './shell/domains/index.ts';
 import { Driver } from './shell/driver.ts';
 import { LmdbEventStorage } from './shell/eventstore/lmdb-event-storage.ts';
 import { createHttpApp } from './shell/http/app.ts';
@@ -48,6 +51,15 @@ async function startNode(config: NodeConfig): Promise<void> {
   const store = await DiskLogStore.open(config.dataDir, { onFsync: (s) => { metrics.fsyncSeconds.observe(s); } }).catch(fatal);
   log.info({ dataDir: config.dataDir, ...store.recovery }, 'storage recovered');
   if (store.recovery.tornBytesDiscarded > 0) log.warn({ bytes: store.recovery.tornBytesDiscarded }, 'discarded a torn write at the end of the log');
+
+  let domains: DomainRegistry;
+  try {
+    const extra = config.domainsDir === undefined ? [] : await DomainRegistry.importDirectory(config.domainsDir);
+    domains = new DomainRegistry([account, user, ...extra]);
+  } catch (err) {
+    return fatal(err);
+  }
+  log.info({ aggregateTypes: domains.types, projections: domains.projections.map((p) => p.name) }, 'domains loaded');
 
   let eventStorage: LmdbEventStorage;
   try {
@@ -119,9 +131,12 @@ async function startNode(config: NodeConfig): Promise<void> {
   const peerAddress = await transport.start().catch(fatal);
   driver.start();
 
+  const commands = new CommandService({ driver, events, registry: domains, now: Date.now });
   const app = createHttpApp({
     driver,
     events,
+    domains,
+    commands,
     registry,
     log,
     maxBodyBytes: config.maxBodyBytes,

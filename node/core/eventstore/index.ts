@@ -4,3 +4,5 @@ export { MemoryEventStorage, emptyMeta } from './event-storage.ts';
 export type { Direction, EventStorage, StorageView, StoreMeta, StoredEvent } from './event-storage.ts';
 export { EMPTY_HASH, chainHash } from './hash.ts';
 export { EventStoreStateMachine } from './state-machine.ts';
+export { aggregateStream, latestVersion, upcast } from './domain.ts';
+export type { Decision, DomainEvent, DomainModule, EventVersion, JsonSchema, ProjectionDefinition, ProjectionRows } from './domain.ts';

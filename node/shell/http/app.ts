@@ -8,13 +8,18 @@ import type { AppendOutcome, EventStoreStateMachine } from '../../core/eventstor
 import { isLearner, isVoter } from '../../core/raft/index.ts';
 import type { NodeId } from '../../core/raft/index.ts';
 import type { Driver } from '../driver.ts';
+import type { CommandService, DomainRegistry } from '../domains/index.ts';
+import { registerAggregateRoutes } from './aggregate-routes.ts';
 import { registerEventRoutes } from './event-routes.ts';
+import { readBarrierFor } from './read-barrier.ts';
 import { HttpProblem, sendProblem, toProblem } from './problem.ts';
 import { ajv, check, route } from './request.ts';
 
 export interface HttpAppDeps {
   readonly driver: Driver<AppendOutcome>;
   readonly events: EventStoreStateMachine;
+  readonly domains: DomainRegistry;
+  readonly commands: CommandService;
   readonly registry: Registry;
   readonly log: Logger;
   readonly maxBodyBytes: number;
@@ -159,7 +164,9 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     }),
   );
 
-  registerEventRoutes(app, { driver, events: deps.events, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now });
+  const readBarrier = readBarrierFor(driver);
+  registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now });
+  registerAggregateRoutes(app, { events: deps.events, registry: deps.domains, commands: deps.commands, readBarrier });
 
   app.use((_req, _res, next) => {
     next(new HttpProblem({ status: 404, code: 'NotFound', title: 'No such endpoint' }));

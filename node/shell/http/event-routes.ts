@@ -1,17 +1,21 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type express from 'express';
 import type { Request, Response } from 'express';
 import { proposedEvent } from '../../core/eventstore/index.ts';
 import type { AppendCommand, AppendOutcome, EventStoreStateMachine, ExpectedVersion, Json, ProposedEvent, StoredEvent, StreamAppend } from '../../core/eventstore/index.ts';
 import { encodeCommand } from '../../core/eventstore/index.ts';
+import { derivedEventId } from '../domains/index.ts';
 import type { Driver } from '../driver.ts';
-import { NotLeaderError } from '../errors.ts';
+import type { DomainRegistry } from '../domains/index.ts';
 import { HttpProblem } from './problem.ts';
-import { ajv, check, consistency, idempotencyKey, intQuery, nameParam, route } from './request.ts';
+import type { ReadBarrier } from './read-barrier.ts';
+import { ajv, check, idempotencyKey, intQuery, nameParam, route } from './request.ts';
 
 export interface EventRoutesDeps {
   readonly driver: Driver<AppendOutcome>;
   readonly events: EventStoreStateMachine;
+  readonly registry: DomainRegistry;
+  readonly readBarrier: ReadBarrier;
   readonly maxEventBytes: number;
   readonly maxAppendEvents: number;
   /** Milliseconds since the epoch, stamped on appended events (injected for tests). */
@@ -65,7 +69,7 @@ interface StreamAppendInput {
  * stream and of the global log at the requested consistency.
  */
 export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps): void {
-  const { driver, events } = deps;
+  const { driver, events, registry, readBarrier } = deps;
 
   app.post(
     '/v1/streams/:stream/events',
@@ -100,7 +104,7 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
       const limit = intQuery(req, 'limit', 100, MAX_READ);
       await readBarrier(req);
       const version = events.reader.streamVersion(stream);
-      const found = events.reader.readStream(stream, from, limit, direction);
+      const found = events.reader.readStream(stream, from, limit, direction).map((e) => registry.view(e));
       sendEvents(res, `"stream":${JSON.stringify(stream)},"version":${version}`, found);
     }),
   );
@@ -111,17 +115,10 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
       const fromPosition = intQuery(req, 'fromPosition', 0);
       const limit = intQuery(req, 'limit', 100, MAX_READ);
       await readBarrier(req);
-      const found = events.reader.readAll(fromPosition, limit);
+      const found = events.reader.readAll(fromPosition, limit).map((e) => registry.view(e));
       sendEvents(res, `"headPosition":${events.nextPosition - 1}`, found);
     }),
   );
-
-  /** Waits until this node's state reflects what the requested consistency promises. */
-  async function readBarrier(req: Request): Promise<void> {
-    const c = consistency(req);
-    if (c === 'strong') await driver.readBarrier();
-    else if (c === 'leader' && !driver.isLeader()) throw new NotLeaderError(driver.leaderId());
-  }
 
   async function append(req: Request, appends: readonly StreamAppendInput[]): Promise<Extract<AppendOutcome, { ok: true }>> {
     const key = idempotencyKey(req);
@@ -157,16 +154,15 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
     if (size > deps.maxEventBytes) {
       throw new HttpProblem({ status: 413, code: 'EventTooLarge', title: 'Event too large', detail: `event ${i} of stream ${stream} is ${size} bytes of data and metadata; the limit is ${deps.maxEventBytes}` });
     }
-    // Without an id, one derives from the Idempotency-Key, so a retried request appends once.
-    const id = e.id ?? (key === undefined ? randomUUID() : derivedId(key, stream, i));
-    return proposedEvent({ ...e, id });
+    const proposed = proposedEvent({ ...e, id: e.id ?? (key === undefined ? randomUUID() : derivedEventId(key, stream, i)) });
+    // Declared event types are checked against their schema version: stored forever, they must
+    // be readable forever. Undeclared types are free-form.
+    const problems = registry.checkEvent(proposed.type, proposed.schemaVersion, proposed.data);
+    if (problems.length > 0) {
+      throw new HttpProblem({ status: 400, code: 'EventSchemaViolation', title: 'Event does not match its schema', detail: `event ${i} of stream ${stream} (${proposed.type} v${proposed.schemaVersion}): ${problems.join('; ')}`, extra: { errors: problems } });
+    }
+    return proposed;
   }
-}
-
-/** A UUID-shaped id from the idempotency key, the stream and the event's place in the request. */
-function derivedId(key: string, stream: string, i: number): string {
-  const h = createHash('sha256').update(`${key}\n${stream}\n${i}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
 }
 
 /** Writes events as stored, without re-encoding them. */

@@ -9,6 +9,14 @@ import {
   ReadNotConfirmedError,
   ShuttingDownError,
 } from '../errors.ts';
+import {
+  ConcurrencyConflictError,
+  DomainRuleViolationError,
+  IdempotencyKeyReusedError,
+  InvalidCommandError,
+  UnknownAggregateTypeError,
+  UnknownCommandError,
+} from '../domains/index.ts';
 
 /** An RFC 9457 problem document with our stable machine-readable `code`. */
 export interface Problem {
@@ -55,6 +63,15 @@ export function toProblem(err: unknown): Problem | undefined {
   }
   if (err instanceof ReadNotConfirmedError) return { status: 503, code: 'ReadNotConfirmed', title: 'Read not confirmed', detail: err.message, retryAfter: 1 };
   if (err instanceof ClusterChangeRejectedError) return { status: 409, code: err.reason, title: 'Cluster change rejected', detail: err.message };
+  if (err instanceof DomainRuleViolationError) {
+    // The domain's own code, so clients can branch on it; `kind` says it is a rule, not a fault.
+    return { status: 422, code: err.code, title: 'Domain rule violated', detail: err.message, extra: { kind: 'DomainRuleViolation' } };
+  }
+  if (err instanceof InvalidCommandError) return { status: 400, code: 'InvalidCommand', title: 'Invalid command', detail: err.message, extra: { errors: err.errors } };
+  if (err instanceof UnknownAggregateTypeError) return { status: 404, code: 'UnknownAggregateType', title: 'Unknown aggregate type', detail: err.message };
+  if (err instanceof UnknownCommandError) return { status: 404, code: 'UnknownCommand', title: 'Unknown command', detail: err.message };
+  if (err instanceof ConcurrencyConflictError) return { status: 409, code: 'ConcurrencyConflict', title: 'Aggregate kept changing', detail: err.message, retryAfter: 1 };
+  if (err instanceof IdempotencyKeyReusedError) return { status: 409, code: 'IdempotencyKeyReused', title: 'Idempotency-Key reused', detail: err.message };
   if (err instanceof ShuttingDownError) return { status: 503, code: 'ShuttingDown', title: 'Node shutting down', detail: err.message, retryAfter: 1 };
   const e = err as { type?: unknown; status?: unknown } | null;
   if (e !== null && typeof e === 'object') {

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { appendFile, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeMembership } from '../../../../../node/core/raft/index.ts';
@@ -9,12 +9,22 @@ import { entry, hs, payloads } from './log-store-contract.ts';
 
 const dirs = new TempDirs();
 afterAll(() => dirs.cleanup());
+/** Every store a test opened, closed after it (closing twice is harmless). */
+const opened: DiskLogStore[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close().catch(() => undefined)));
+});
+async function openStore(dir: string, options = {}): Promise<DiskLogStore> {
+  const store = await DiskLogStore.open(dir, options);
+  opened.push(store);
+  return store;
+}
 const membership = makeMembership(['a'] as NodeId[]);
 const enc = new TextEncoder();
 
 async function storeWith(n: number, options = {}): Promise<{ dir: string; store: DiskLogStore }> {
   const dir = await dirs.make();
-  const store = await DiskLogStore.open(dir, options);
+  const store = await openStore(dir, options);
   for (let i = 1; i <= n; i++) await store.persist({ hardState: hs(1, 'a', i - 1), entries: [entry(i, 1)] });
   return { dir, store };
 }
@@ -30,12 +40,12 @@ describe('DiskLogStore recovery', () => {
     const [file] = await segmentFiles(dir);
     const size = (await stat(file as string)).size;
     await truncate(file as string, size - 3); // the last record loses its tail
-    const reopened = await DiskLogStore.open(dir);
+    const reopened = await openStore(dir);
     expect(payloads(reopened)).toEqual(['e1', 'e2', 'e3', 'e4']);
     // The file was repaired: appending and reopening works.
     await reopened.persist({ entries: [entry(5, 1, 'again')] });
     await reopened.close();
-    expect(payloads(await DiskLogStore.open(dir))).toEqual(['e1', 'e2', 'e3', 'e4', 'again']);
+    expect(payloads(await openStore(dir))).toEqual(['e1', 'e2', 'e3', 'e4', 'again']);
   });
 
   it('discards garbage (e.g. zeros from a crash mid-write) after the last good record', async () => {
@@ -43,7 +53,7 @@ describe('DiskLogStore recovery', () => {
     await store.close();
     const [file] = await segmentFiles(dir);
     await appendFile(file as string, Buffer.alloc(4096));
-    expect(payloads(await DiskLogStore.open(dir))).toEqual(['e1', 'e2', 'e3']);
+    expect(payloads(await openStore(dir))).toEqual(['e1', 'e2', 'e3']);
   });
 
   it('refuses to start when a record in the middle is corrupt', async () => {
@@ -76,7 +86,7 @@ describe('DiskLogStore recovery', () => {
     expect(snaps[1]).toMatch(/^snap-000000000000005f-/); // 95
     expect((await segmentFiles(dir)).length).toBeLessThan(before);
     await store.close();
-    const reopened = await DiskLogStore.open(dir);
+    const reopened = await openStore(dir);
     expect(reopened.snapshot().metadata.index).toBe(95);
     expect(payloads(reopened)).toEqual(['e96', 'e97', 'e98', 'e99', 'e100']);
     expect(reopened.initialState().hardState).toEqual(hs(1, 'a', 99));
@@ -89,7 +99,7 @@ describe('DiskLogStore recovery', () => {
     await store.close();
     const newest = path.join(dir, 'snap', (await readdir(path.join(dir, 'snap'))).sort()[1] as string);
     await truncate(newest, 20);
-    const reopened = await DiskLogStore.open(dir);
+    const reopened = await openStore(dir);
     expect(reopened.snapshot().metadata.index).toBe(10);
     expect(reopened.lastIndex()).toBe(30);
   });
@@ -117,7 +127,7 @@ describe('DiskLogStore recovery', () => {
     await installing;
     await store.persist({ entries: [entry(31, 2)] });
     await store.close();
-    for (const s of [store, await DiskLogStore.open(dir)]) {
+    for (const s of [store, await openStore(dir)]) {
       expect(s.snapshot().metadata).toEqual(installed.metadata);
       expect(new TextDecoder().decode(s.snapshot().data)).toBe('leader@30');
       expect(payloads(s)).toEqual(['e31']);

@@ -1,0 +1,5 @@
+export { CommandService, ConcurrencyConflictError, DomainRuleViolationError, IdempotencyKeyReusedError, InvalidCommandError, UnknownAggregateTypeError, UnknownCommandError } from './command-service.ts';
+export type { CommandResult, CommandServiceOptions } from './command-service.ts';
+export { DomainLoadError, DomainRegistry } from './domain-registry.ts';
+export type { AggregateView } from './domain-registry.ts';
+export { derivedEventId } from './event-ids.ts';

@@ -1,0 +1,165 @@
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { derivedEventId } from '../../node/shell/domains/index.ts';
+import { TempDirs } from '../support/temp-dir.ts';
+import { NodeCluster, getJson, readStream, until, waitForLeader } from './support/node-cluster.ts';
+
+const dirs = new TempDirs();
+let cluster: NodeCluster | undefined;
+let testPassed = false;
+afterEach(async () => {
+  if (cluster !== undefined && !testPassed) process.stderr.write(cluster.dumpLogs());
+  await cluster?.stopAll('SIGKILL');
+  cluster = undefined;
+  testPassed = false;
+}, 30_000);
+afterAll(() => dirs.cleanup());
+
+interface CommandAnswer {
+  readonly version?: number;
+  readonly duplicate?: boolean;
+  readonly events?: { id: string; type: string; data: { amount?: number } }[];
+  readonly code?: string;
+  readonly kind?: string;
+}
+
+const json = { 'content-type': 'application/json' };
+
+function command(base: string, path: string, body: unknown, key?: string): Promise<{ status: number; body: CommandAnswer }> {
+  return getJson(`${base}/v1/aggregates/${path}`, { method: 'POST', headers: key === undefined ? json : { ...json, 'idempotency-key': key }, body: JSON.stringify(body) });
+}
+
+describe('aggregates over HTTP on a 3-node cluster', () => {
+  it('runs commands, answers rule violations with the domain code, and applies a retried command once', async () => {
+    cluster = await NodeCluster.create(await dirs.make(), 3, 141);
+    const c = cluster;
+    c.startAll();
+    const leader = await waitForLeader(c);
+    const follower = c.specs.map((s) => s.id).find((id) => id !== leader) as string;
+    const base = c.url(follower); // commands work through any node
+
+    expect((await command(base, 'account/acc1/commands/Open', { owner: 'alice' }, 'open-1')).status).toBe(200);
+    const deposit = await command(base, 'account/acc1/commands/Deposit', { amount: 100 }, 'dep-1');
+    expect(deposit).toMatchObject({ status: 200, body: { version: 1, duplicate: false, events: [{ type: 'MoneyDeposited', data: { amount: 100 } }] } });
+    // The same key again: the original events, nothing appended.
+    const again = await command(c.url(leader), 'account/acc1/commands/Deposit', { amount: 100 }, 'dep-1');
+    expect(again).toMatchObject({ status: 200, body: { version: 1, duplicate: true } });
+    expect(again.body.events?.map((e) => e.id)).toEqual(deposit.body.events?.map((e) => e.id));
+
+    const overdraw = await command(base, 'account/acc1/commands/Withdraw', { amount: 101 }, 'w-1');
+    expect(overdraw).toMatchObject({ status: 422, body: { code: 'InsufficientFunds', kind: 'DomainRuleViolation' } });
+    expect((await command(base, 'account/acc1/commands/Withdraw', { amount: 40 }, 'w-2')).body.version).toBe(2);
+
+    const state = await getJson<{ version: number; state: unknown }>(`${base}/v1/aggregates/account/acc1`);
+    expect(state.body).toEqual({ type: 'account', id: 'acc1', version: 2, state: { open: true, owner: 'alice', balance: 60 } });
+    const batch = await getJson<{ aggregates: { id: string; version: number }[] }>(`${base}/v1/aggregates/account?ids=acc1,nobody&consistency=eventual`);
+    expect(batch.body.aggregates.map((a) => [a.id, a.version])).toEqual([['acc1', 2], ['nobody', -1]]);
+
+    const problems: [string, unknown, number, string][] = [
+      ['account/acc1/commands/Deposit', { amount: 'lots' }, 400, 'InvalidCommand'],
+      ['account/acc1/commands/Explode', {}, 404, 'UnknownCommand'],
+      ['ledger/l1/commands/Open', {}, 404, 'UnknownAggregateType'],
+      ['account/acc2/commands/Deposit', { amount: 1 }, 422, 'AccountNotOpen'],
+      ['account/acc1/commands/Open', { owner: 'bob' }, 422, 'AccountAlreadyOpen'],
+    ];
+    for (const [path, body, status, code] of problems) {
+      const res = await command(base, path, body);
+      expect({ path, status: res.status, code: res.body.code }).toEqual({ path, status, code });
+    }
+    expect((await getJson<{ code: string }>(`${base}/v1/aggregates/account/nobody`)).body.code).toBe('AggregateNotFound');
+    expect((await getJson<{ version: number }>(`${base}/v1/aggregates/account/acc1`)).body.version).toBe(2);
+    testPassed = true;
+  }, 60_000);
+
+  it('stores old event versions as written, serves them upcast, and rejects events that break their schema', async () => {
+    cluster = await NodeCluster.create(await dirs.make(), 3, 151);
+    const c = cluster;
+    c.startAll();
+    const leader = await waitForLeader(c);
+    const base = c.url(leader);
+    // A version 1 event, as an older release wrote it.
+    const v1 = await getJson(`${base}/v1/streams/user-u1/events`, { method: 'POST', headers: json, body: JSON.stringify({ events: [{ type: 'UserRegistered', schemaVersion: 1, data: { email: 'old@x.io', name: 'Old Timer' } }] }) });
+    expect(v1.status).toBe(201);
+    const read = await readStream(base, 'user-u1');
+    expect(read.body.events[0]).toMatchObject({ type: 'UserRegistered', schemaVersion: 2, data: { email: 'old@x.io', displayName: 'Old Timer', marketingOptIn: false } });
+    const aggregate = await getJson<{ state: unknown }>(`${base}/v1/aggregates/user/u1`);
+    expect(aggregate.body.state).toEqual({ registered: true, email: 'old@x.io', displayName: 'Old Timer' });
+    expect((await command(base, 'user/u1/commands/ChangeEmail', { email: 'new@x.io' })).status).toBe(200);
+
+    const bad = await getJson<{ code: string }>(`${base}/v1/streams/user-u2/events`, { method: 'POST', headers: json, body: JSON.stringify({ events: [{ type: 'UserRegistered', schemaVersion: 2, data: { email: 'nope' } }] }) });
+    expect([bad.status, bad.body.code]).toEqual([400, 'EventSchemaViolation']);
+    const unknownVersion = await getJson<{ code: string }>(`${base}/v1/streams/user-u2/events`, { method: 'POST', headers: json, body: JSON.stringify({ events: [{ type: 'UserRegistered', schemaVersion: 9, data: {} }] }) });
+    expect([unknownVersion.status, unknownVersion.body.code]).toEqual([400, 'EventSchemaViolation']);
+    expect((await readStream(base, 'user-u2')).body.version).toBe(-1);
+    testPassed = true;
+  }, 60_000);
+
+  it('50 clients withdrawing from one account while the leader is killed: never overdrawn, no command twice, every acknowledged one kept', async () => {
+    cluster = await NodeCluster.create(await dirs.make(), 3, 161);
+    const c = cluster;
+    c.startAll();
+    const leader = await waitForLeader(c);
+    expect((await command(c.url(leader), 'account/shared/commands/Open', { owner: 'pool' }, 'open')).status).toBe(200);
+    expect((await command(c.url(leader), 'account/shared/commands/Deposit', { amount: 1000 }, 'fund')).status).toBe(200);
+
+    const outcome = new Map<string, 'applied' | 'refused' | 'unknown'>();
+    let started = 0;
+    let killed = false;
+    const ids = c.specs.map((s) => s.id);
+    /** One withdrawal, retried with the same key on any node until it gets a final answer. */
+    const withdraw = async (key: string, client: number): Promise<void> => {
+      for (let attempt = 0; attempt < 80; attempt++) {
+        const id = ids[(client + attempt) % ids.length] as string;
+        if (!c.running(id)) continue;
+        try {
+          const res = await command(c.url(id), 'account/shared/commands/Withdraw', { amount: 15 }, key);
+          if (res.status === 200) return void outcome.set(key, 'applied');
+          if (res.status === 422) return void outcome.set(key, 'refused');
+        } catch {
+          // Connection refused or reset (the node was killed): retry elsewhere.
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      outcome.set(key, 'unknown');
+    };
+    await Promise.all(
+      Array.from({ length: 50 }, async (_, client) => {
+        for (let n = 0; n < 2; n++) {
+          if (++started > 25 && !killed) {
+            killed = true;
+            c.signal(leader, 'SIGKILL');
+          }
+          await withdraw(`client${client}-w${n}`, client);
+        }
+      }),
+    );
+    await c.stop(leader, 'SIGKILL');
+    c.start(leader);
+    await waitForLeader(c);
+
+    const applied = [...outcome].filter(([, o]) => o === 'applied').map(([k]) => k);
+    const refused = [...outcome].filter(([, o]) => o === 'refused').map(([k]) => k);
+    expect(outcome.size).toBe(100);
+    expect([...outcome.values()].filter((o) => o === 'unknown')).toEqual([]);
+    for (const s of c.specs) {
+      const stream = await until(`${s.id} to read the account`, async () => {
+        const r = await readStream(c.url(s.id), 'account-shared');
+        return r.status === 200 ? r.body : undefined;
+      });
+      // Replay the history: the balance never goes below zero at any point.
+      let balance = 0;
+      for (const e of stream.events) {
+        const amount = (e.data as { amount?: number }).amount ?? 0;
+        balance += e.type === 'MoneyDeposited' ? amount : e.type === 'MoneyWithdrawn' ? -amount : 0;
+        expect(balance).toBeGreaterThanOrEqual(0);
+      }
+      const withdrawals = stream.events.filter((e) => e.type === 'MoneyWithdrawn').map((e) => e.id);
+      // Each acknowledged withdrawal is there exactly once; no refused one is.
+      expect(new Set(withdrawals).size).toBe(withdrawals.length);
+      expect(withdrawals.sort()).toEqual(applied.map((k) => derivedEventId(k, 'account-shared', 0)).sort());
+      expect(refused.length + applied.length).toBe(100);
+      expect(applied.length).toBe(Math.min(100, Math.floor(1000 / 15)));
+    }
+    process.stdout.write(`withdrawals with a leader kill: ${applied.length} applied, ${refused.length} refused for insufficient funds\n`);
+    testPassed = true;
+  }, 180_000);
+});
