@@ -15,6 +15,7 @@ import { SeededRandom } from './core/raft/index.ts';
 import { account } from './domains/account.ts';
 import { user } from './domains/user.ts';
 import { CommandService, DomainRegistry } from './shell/domains/index.ts';
+import { ProjectionRunner, ProjectionStore } from './shell/projections/index.ts';
 import { Driver } from './shell/driver.ts';
 import { LmdbEventStorage } from './shell/eventstore/lmdb-event-storage.ts';
 import { createHttpApp } from './shell/http/app.ts';
@@ -131,12 +132,26 @@ async function startNode(config: NodeConfig): Promise<void> {
   const peerAddress = await transport.start().catch(fatal);
   driver.start();
 
+  let projectionStore: ProjectionStore;
+  try {
+    projectionStore = ProjectionStore.open(path.join(config.dataDir, 'projections'));
+  } catch (err) {
+    return fatal(err);
+  }
+  const projections = new ProjectionRunner({ events, domains, store: projectionStore, log, registry });
+  driver.onApplied(() => {
+    projections.notify();
+  });
+  projections.notify(); // catch up with what was applied before this start
+
   const commands = new CommandService({ driver, events, registry: domains, now: Date.now });
   const app = createHttpApp({
     driver,
     events,
     domains,
     commands,
+    projections,
+    requestTimeoutMs: config.requestTimeoutMs,
     registry,
     log,
     maxBodyBytes: config.maxBodyBytes,
@@ -180,9 +195,11 @@ async function startNode(config: NodeConfig): Promise<void> {
     server.close();
     server.closeAllConnections();
     await d.stop();
+    projections.stop();
     await transport.stop();
     await store.close();
     await eventStorage.close();
+    await projectionStore.close();
     log.info('stopped');
     process.exit(0);
   };

@@ -87,6 +87,7 @@ export class Driver<R> {
   /** Reads confirmed by ReadIndex, waiting for apply to reach their index (ascending). */
   private servable: { index: number; requestId: string }[] = [];
   private readonly applyWaiters: { index: number; resolve: () => void }[] = [];
+  private readonly appliedListeners: (() => void)[] = [];
   private peersOf: Membership | undefined;
   private leaderSeen: NodeId | '' = '';
   /** The snapshot being serialized and written, if any (one at a time). */
@@ -243,6 +244,14 @@ export class Driver<R> {
     });
     this.kick();
     return promise;
+  }
+
+  /**
+   * Calls `listener` after every round that may have applied entries (and after a snapshot was
+   * restored). It runs inside the loop: it must only schedule work, never do it.
+   */
+  onApplied(listener: () => void): void {
+    this.appliedListeners.push(listener);
   }
 
   /** Resolves once the state machine applied `index` (used after a leader-local decision). */
@@ -457,6 +466,7 @@ export class Driver<R> {
 
   private afterAdvance(): void {
     const applied = this.o.stateMachine.appliedIndex;
+    for (const listener of this.appliedListeners) listener();
     // Reads confirmed by ReadIndex are served once apply reached their index.
     if (this.servable.length > 0) {
       const ready = this.servable.filter((r) => r.index <= applied);

@@ -93,6 +93,34 @@ describe('aggregates over HTTP on a 3-node cluster', () => {
     testPassed = true;
   }, 60_000);
 
+  it('serves projections: a strong read on a follower sees a command just acknowledged by the leader', async () => {
+    cluster = await NodeCluster.create(await dirs.make(), 3, 171);
+    const c = cluster;
+    c.startAll();
+    const leader = await waitForLeader(c);
+    const followers = c.specs.map((s) => s.id).filter((id) => id !== leader);
+    expect((await command(c.url(leader), 'account/p1/commands/Open', { owner: 'carol' })).status).toBe(200);
+    for (let i = 1; i <= 20; i++) {
+      expect((await command(c.url(leader), 'account/p1/commands/Deposit', { amount: 1 })).status).toBe(200);
+      const row = await getJson<{ value: unknown; checkpoint: number }>(`${c.url(followers[i % 2] as string)}/v1/projections/accounts-by-owner/carol`);
+      expect(row.body.value).toEqual({ accounts: { p1: i } });
+    }
+    expect((await command(c.url(leader), 'user/u9/commands/Register', { email: 'dee@x.io', displayName: 'Dee' })).status).toBe(200);
+    const byEmail = await getJson<{ value: unknown }>(`${c.url(followers[0] as string)}/v1/projections/users-by-email/${encodeURIComponent('dee@x.io')}`);
+    expect(byEmail.body.value).toEqual({ userId: 'u9', displayName: 'Dee' });
+    expect((await getJson<{ code: string }>(`${c.url(leader)}/v1/projections/users-by-email/nobody@x.io`)).body.code).toBe('RowNotFound');
+    expect((await getJson<{ code: string }>(`${c.url(leader)}/v1/projections/nope/x`)).body.code).toBe('UnknownProjection');
+
+    // A rebuild replays the whole log into the same rows.
+    expect((await getJson(`${c.url(leader)}/v1/projections/accounts-by-owner/rebuild`, { method: 'POST' })).status).toBe(202);
+    const rebuilt = await getJson<{ value: unknown }>(`${c.url(leader)}/v1/projections/accounts-by-owner/carol`);
+    expect(rebuilt.body.value).toEqual({ accounts: { p1: 20 } });
+    const list = await getJson<{ projections: { name: string; lag: number; state: string }[] }>(`${c.url(leader)}/v1/projections`);
+    expect(list.body.projections.map((p) => [p.name, p.lag, p.state])).toEqual([['accounts-by-owner', 0, 'running'], ['users-by-email', 0, 'running']]);
+    expect(await (await fetch(`${c.url(leader)}/metrics`)).text()).toMatch(/eventraft_projection_lag_events\{projection="users-by-email"\} 0/);
+    testPassed = true;
+  }, 60_000);
+
   it('50 clients withdrawing from one account while the leader is killed: never overdrawn, no command twice, every acknowledged one kept', async () => {
     cluster = await NodeCluster.create(await dirs.make(), 3, 161);
     const c = cluster;

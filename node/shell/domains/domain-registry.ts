@@ -42,6 +42,11 @@ export class DomainRegistry {
   constructor(modules: readonly DomainModule<unknown>[]) {
     const problems: string[] = [];
     for (const m of modules) problems.push(...this.add(m as DomainModule));
+    const names = this.projections.map((p) => p.name);
+    for (const name of new Set(names)) {
+      if (!/^[a-z][a-z0-9-]{0,62}$/.test(name)) problems.push(`projection ${name}: names are lowercase letters, digits and dashes`);
+      if (names.filter((n) => n === name).length > 1) problems.push(`projection ${name} is declared twice`);
+    }
     if (problems.length > 0) throw new DomainLoadError(`invalid domain modules:\n  - ${problems.join('\n  - ')}`);
   }
 

@@ -142,8 +142,9 @@ export class LmdbEventStorage implements EventStorage {
   }
 }
 
+/** Commit synchronously (visible to the next read) and let lmdb flush it to disk shortly after. */
 // lmdb's transaction flags are a bit set, typed as an enum.
-const SYNCHRONOUS_COMMIT_NO_FLUSH = (TransactionFlags.SYNCHRONOUS_COMMIT | TransactionFlags.NO_SYNC_FLUSH) as TransactionFlags;
+export const SYNCHRONOUS_COMMIT_NO_FLUSH = (TransactionFlags.SYNCHRONOUS_COMMIT | TransactionFlags.NO_SYNC_FLUSH) as TransactionFlags;
 
 function readEvents(events: Database<string, number>, position: number, limit: number, transaction?: ReturnType<RootDatabase['useReadTransaction']>): StoredEvent[] {
   if (limit <= 0) return [];

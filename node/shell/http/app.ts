@@ -10,7 +10,9 @@ import type { NodeId } from '../../core/raft/index.ts';
 import type { Driver } from '../driver.ts';
 import type { CommandService, DomainRegistry } from '../domains/index.ts';
 import { registerAggregateRoutes } from './aggregate-routes.ts';
+import type { ProjectionRunner } from '../projections/index.ts';
 import { registerEventRoutes } from './event-routes.ts';
+import { registerProjectionRoutes } from './projection-routes.ts';
 import { readBarrierFor } from './read-barrier.ts';
 import { HttpProblem, sendProblem, toProblem } from './problem.ts';
 import { ajv, check, route } from './request.ts';
@@ -20,6 +22,8 @@ export interface HttpAppDeps {
   readonly events: EventStoreStateMachine;
   readonly domains: DomainRegistry;
   readonly commands: CommandService;
+  readonly projections: ProjectionRunner;
+  readonly requestTimeoutMs: number;
   readonly registry: Registry;
   readonly log: Logger;
   readonly maxBodyBytes: number;
@@ -167,6 +171,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   const readBarrier = readBarrierFor(driver);
   registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now });
   registerAggregateRoutes(app, { events: deps.events, registry: deps.domains, commands: deps.commands, readBarrier });
+  registerProjectionRoutes(app, { events: deps.events, projections: deps.projections, readBarrier, admin, requestTimeoutMs: deps.requestTimeoutMs });
 
   app.use((_req, _res, next) => {
     next(new HttpProblem({ status: 404, code: 'NotFound', title: 'No such endpoint' }));

@@ -17,6 +17,7 @@ import {
   UnknownAggregateTypeError,
   UnknownCommandError,
 } from '../domains/index.ts';
+import { ProjectionFailedError, ProjectionLaggingError, UnknownProjectionError } from '../projections/index.ts';
 
 /** An RFC 9457 problem document with our stable machine-readable `code`. */
 export interface Problem {
@@ -72,6 +73,9 @@ export function toProblem(err: unknown): Problem | undefined {
   if (err instanceof UnknownCommandError) return { status: 404, code: 'UnknownCommand', title: 'Unknown command', detail: err.message };
   if (err instanceof ConcurrencyConflictError) return { status: 409, code: 'ConcurrencyConflict', title: 'Aggregate kept changing', detail: err.message, retryAfter: 1 };
   if (err instanceof IdempotencyKeyReusedError) return { status: 409, code: 'IdempotencyKeyReused', title: 'Idempotency-Key reused', detail: err.message };
+  if (err instanceof UnknownProjectionError) return { status: 404, code: 'UnknownProjection', title: 'Unknown projection', detail: err.message };
+  if (err instanceof ProjectionLaggingError) return { status: 503, code: 'ProjectionLagging', title: 'Projection not caught up', detail: err.message, retryAfter: 1 };
+  if (err instanceof ProjectionFailedError) return { status: 503, code: 'ProjectionFailed', title: 'Projection stopped', detail: `${err.message}; an operator must fix the handler and rebuild it` };
   if (err instanceof ShuttingDownError) return { status: 503, code: 'ShuttingDown', title: 'Node shutting down', detail: err.message, retryAfter: 1 };
   const e = err as { type?: unknown; status?: unknown } | null;
   if (e !== null && typeof e === 'object') {

@@ -1,0 +1,208 @@
+import type { Logger } from 'pino';
+import { Gauge } from 'prom-client';
+import type { Registry } from 'prom-client';
+import type { EventStoreStateMachine, Json, ProjectionDefinition } from '../../core/eventstore/index.ts';
+import type { DomainRegistry } from '../domains/index.ts';
+import type { ProjectionStore } from './projection-store.ts';
+
+export class UnknownProjectionError extends Error {
+  override readonly name = 'UnknownProjectionError';
+}
+
+/** The projection stopped on an event its handler could not process; a rebuild restarts it. */
+export class ProjectionFailedError extends Error {
+  override readonly name = 'ProjectionFailedError';
+}
+
+/** The projection did not reach the requested position in time. */
+export class ProjectionLaggingError extends Error {
+  override readonly name = 'ProjectionLaggingError';
+}
+
+export interface ProjectionStatus {
+  readonly name: string;
+  /** The next global position it will process: every event before it is reflected. */
+  readonly checkpoint: number;
+  readonly lag: number;
+  readonly state: 'running' | 'failed';
+  readonly error?: string;
+}
+
+interface Waiter {
+  readonly position: number;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface Running {
+  readonly definition: ProjectionDefinition;
+  checkpoint: number;
+  failure: string | undefined;
+  waiters: Waiter[];
+}
+
+export interface ProjectionRunnerOptions {
+  readonly events: EventStoreStateMachine;
+  readonly domains: DomainRegistry;
+  readonly store: ProjectionStore;
+  readonly log: Logger;
+  readonly registry?: Registry;
+  /** Events processed per projection between yields to the event loop. */
+  readonly batchSize?: number;
+}
+
+/**
+ * Keeps the domains' projections (read models) up to date, asynchronously after apply: each one
+ * reads the global log from its checkpoint, in order, never skipping an event, with event data
+ * upcast to the latest schema version. Work is done in batches between turns of the event loop,
+ * so neither apply nor requests wait for it.
+ */
+export class ProjectionRunner {
+  private readonly o: ProjectionRunnerOptions;
+  private readonly running = new Map<string, Running>();
+  private readonly batchSize: number;
+  private readonly lagGauge: Gauge | undefined;
+  private scheduled = false;
+  private stopped = false;
+
+  constructor(o: ProjectionRunnerOptions) {
+    this.o = o;
+    this.batchSize = o.batchSize ?? 500;
+    for (const definition of o.domains.projections) {
+      this.running.set(definition.name, { definition, checkpoint: o.store.checkpoint(definition.name), failure: undefined, waiters: [] });
+    }
+    this.lagGauge =
+      o.registry === undefined
+        ? undefined
+        : new Gauge({ name: 'eventraft_projection_lag_events', help: 'Events applied on this node that a projection has not processed yet', labelNames: ['projection'], registers: [o.registry] });
+  }
+
+  /** Asks for a round of processing soon (called after every apply round). */
+  notify(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.round();
+    });
+  }
+
+  status(): ProjectionStatus[] {
+    return [...this.running.values()].map((r) => this.statusOf(r));
+  }
+
+  get(name: string, key: string): Json | undefined {
+    return this.o.store.get(this.find(name).definition.name, key);
+  }
+
+  /** Resolves once `name` has processed every event before `position`. */
+  waitFor(name: string, position: number, timeoutMs: number): Promise<void> {
+    const r = this.find(name);
+    if (r.failure !== undefined) return Promise.reject(new ProjectionFailedError(r.failure));
+    if (r.checkpoint >= position) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        r.waiters = r.waiters.filter((w) => w.timer !== timer);
+        reject(new ProjectionLaggingError(`projection ${name} is at position ${r.checkpoint}, ${position - r.checkpoint} events short of ${position}, after ${timeoutMs} ms`));
+      }, timeoutMs);
+      r.waiters.push({ position, resolve, reject, timer });
+      this.notify();
+    });
+  }
+
+  /** Drops the projection's rows and processes the whole log again. */
+  rebuild(name: string): void {
+    const r = this.find(name);
+    this.o.store.reset(name);
+    r.checkpoint = 0;
+    r.failure = undefined;
+    this.o.log.info({ projection: name }, 'projection rebuild started');
+    this.notify();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const r of this.running.values()) {
+      for (const w of r.waiters) {
+        clearTimeout(w.timer);
+        w.reject(new ProjectionLaggingError('node is shutting down'));
+      }
+      r.waiters = [];
+    }
+  }
+
+  private round(): void {
+    if (this.stopped) return;
+    let more = false;
+    for (const r of this.running.values()) {
+      if (r.failure === undefined && !this.advance(r)) more = true;
+      this.settle(r);
+      this.lagGauge?.set({ projection: r.definition.name }, this.statusOf(r).lag);
+    }
+    if (more) this.notify();
+  }
+
+  /** Processes one batch; true when the projection has caught up with the log. */
+  private advance(r: Running): boolean {
+    const { events, domains, store } = this.o;
+    const name = r.definition.name;
+    const head = events.nextPosition;
+    if (r.checkpoint >= head) return true;
+    const batch = events.reader.readAll(r.checkpoint, this.batchSize);
+    // Rows changed by the events processed so far in this batch, and by the current event.
+    const changes = new Map<string, Json | undefined>();
+    let current = new Map<string, Json | undefined>();
+    const rows = {
+      get: (key: string): Json | undefined => (current.has(key) ? current.get(key) : changes.has(key) ? changes.get(key) : store.get(name, key)),
+      set: (key: string, row: Json | undefined): void => {
+        current.set(key, row);
+      },
+    };
+    let next = r.checkpoint;
+    for (const stored of batch) {
+      try {
+        r.definition.apply(domains.view(stored).event, rows);
+      } catch (err) {
+        // A handler bug: keep what the events before it did, and stop at this one.
+        r.failure = `handler failed at position ${stored.event.position}: ${(err as Error).message}`;
+        this.o.log.error({ projection: name, position: stored.event.position, err }, 'projection stopped: its handler failed; fix it and rebuild');
+        break;
+      }
+      for (const [key, row] of current) changes.set(key, row);
+      current = new Map();
+      next++;
+    }
+    if (next > r.checkpoint) store.commit(name, changes, next);
+    r.checkpoint = next;
+    return r.failure !== undefined || next >= head;
+  }
+
+  private settle(r: Running): void {
+    if (r.waiters.length === 0) return;
+    const keep: Waiter[] = [];
+    for (const w of r.waiters) {
+      if (r.failure !== undefined) {
+        clearTimeout(w.timer);
+        w.reject(new ProjectionFailedError(r.failure));
+      } else if (r.checkpoint >= w.position) {
+        clearTimeout(w.timer);
+        w.resolve();
+      } else {
+        keep.push(w);
+      }
+    }
+    r.waiters = keep;
+  }
+
+  private statusOf(r: Running): ProjectionStatus {
+    const lag = Math.max(0, this.o.events.nextPosition - r.checkpoint);
+    return { name: r.definition.name, checkpoint: r.checkpoint, lag, state: r.failure === undefined ? 'running' : 'failed', ...(r.failure === undefined ? {} : { error: r.failure }) };
+  }
+
+  private find(name: string): Running {
+    const r = this.running.get(name);
+    if (r === undefined) throw new UnknownProjectionError(`no projection ${name} (known: ${[...this.running.keys()].join(', ')})`);
+    return r;
+  }
+}
