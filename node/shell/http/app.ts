@@ -13,6 +13,7 @@ import { registerAggregateRoutes } from './aggregate-routes.ts';
 import type { ProjectionRunner } from '../projections/index.ts';
 import { registerEventRoutes } from './event-routes.ts';
 import { registerProjectionRoutes } from './projection-routes.ts';
+import { registerSubscriptionRoutes } from './subscription-routes.ts';
 import { readBarrierFor } from './read-barrier.ts';
 import { HttpProblem, sendProblem, toProblem } from './problem.ts';
 import { ajv, check, route } from './request.ts';
@@ -171,6 +172,13 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   const readBarrier = readBarrierFor(driver);
   registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now });
   registerAggregateRoutes(app, { events: deps.events, registry: deps.domains, commands: deps.commands, readBarrier });
+  registerSubscriptionRoutes(app, {
+    events: deps.events,
+    domains: deps.domains,
+    onApplied: (listener) => {
+      driver.onApplied(listener);
+    },
+  });
   registerProjectionRoutes(app, { events: deps.events, projections: deps.projections, readBarrier, admin, requestTimeoutMs: deps.requestTimeoutMs });
 
   app.use((_req, _res, next) => {
