@@ -1,0 +1,72 @@
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { DomainRuleViolationError, EventraftClient, WrongExpectedVersionError } from '../../node/client/index.ts';
+import type { RecordedEvent } from '../../node/core/eventstore/index.ts';
+import { TempDirs } from '../support/temp-dir.ts';
+import { NodeCluster, waitForLeader } from './support/node-cluster.ts';
+
+const dirs = new TempDirs();
+let cluster: NodeCluster | undefined;
+let testPassed = false;
+afterEach(async () => {
+  if (cluster !== undefined && !testPassed) process.stderr.write(cluster.dumpLogs());
+  await cluster?.stopAll('SIGKILL');
+  cluster = undefined;
+  testPassed = false;
+}, 30_000);
+afterAll(() => dirs.cleanup());
+
+describe('the TypeScript client against a real cluster', () => {
+  it('appends, reads, runs commands, reads aggregates and projections, and subscribes', async () => {
+    cluster = await NodeCluster.create(await dirs.make(), 3, 201);
+    const c = cluster;
+    c.startAll();
+    await waitForLeader(c);
+    const client = new EventraftClient({ endpoints: c.specs.map((s) => c.url(s.id)) });
+
+    const first = await client.appendToStream('orders-1', [{ type: 'OrderPlaced', data: { total: 12 } }], { expectedVersion: 'no_stream' });
+    expect(first).toMatchObject({ stream: 'orders-1', firstVersion: 0, duplicate: false });
+    await expect(client.appendToStream('orders-1', [{ type: 'OrderPaid', data: {} }], { expectedVersion: 'no_stream' })).rejects.toBeInstanceOf(WrongExpectedVersionError);
+    await client.appendToStreams([
+      { stream: 'orders-1', expectedVersion: 0, events: [{ type: 'OrderPaid', data: {} }] },
+      { stream: 'ledger', events: [{ type: 'Credited', data: { amount: 12 } }] },
+    ]);
+    const page = await client.readStream('orders-1', { direction: 'backward', limit: 1 });
+    expect(page).toMatchObject({ version: 1, events: [{ type: 'OrderPaid', version: 1 }] });
+
+    await client.execute('account', 'c1', 'Open', { owner: 'erin' });
+    await client.execute('account', 'c1', 'Deposit', { amount: 50 });
+    const retried = await client.execute('account', 'c1', 'Deposit', { amount: 50 }, { idempotencyKey: 'same' });
+    const again = await client.execute('account', 'c1', 'Deposit', { amount: 50 }, { idempotencyKey: 'same' });
+    expect([retried.duplicate, again.duplicate, again.version]).toEqual([false, true, retried.version]);
+    await expect(client.execute('account', 'c1', 'Withdraw', { amount: 1000 })).rejects.toBeInstanceOf(DomainRuleViolationError);
+    expect((await client.getAggregate('account', 'c1')).state).toEqual({ open: true, owner: 'erin', balance: 100 });
+    expect((await client.getAggregates('account', ['c1', 'none'])).map((a) => a.version)).toEqual([2, -1]);
+    expect((await client.getProjection('accounts-by-owner', 'erin')).value).toEqual({ accounts: { c1: 100 } });
+
+    const abort = new AbortController();
+    const seen: RecordedEvent[] = [];
+    for await (const e of client.subscribe({ fromPosition: 1, signal: abort.signal })) {
+      seen.push(e);
+      if (seen.length === 4) abort.abort();
+    }
+    expect(seen.map((e) => e.position)).toEqual([1, 2, 3, 4]);
+    testPassed = true;
+  }, 60_000);
+
+  it('rides out a leader kill: every command succeeds once', async () => {
+    cluster = await NodeCluster.create(await dirs.make(), 3, 211);
+    const c = cluster;
+    c.startAll();
+    const leader = await waitForLeader(c);
+    const client = new EventraftClient({ endpoints: c.specs.map((s) => c.url(s.id)), timeoutMs: 3000, retry: { maxAttempts: 40, baseDelayMs: 20, maxDelayMs: 500 } });
+    await client.execute('account', 'k1', 'Open', { owner: 'fay' });
+    const results = [];
+    for (let i = 0; i < 60; i++) {
+      if (i === 20) c.signal(leader, 'SIGKILL');
+      results.push(await client.execute('account', 'k1', 'Deposit', { amount: 1 }, { idempotencyKey: `deposit-${i}` }));
+    }
+    expect((await client.getAggregate<{ balance: number }>('account', 'k1')).state.balance).toBe(60);
+    expect(new Set(results.map((r) => r.version)).size).toBe(60);
+    testPassed = true;
+  }, 90_000);
+});
