@@ -21,6 +21,7 @@ import { LmdbEventStorage } from './shell/eventstore/lmdb-event-storage.ts';
 import { createHttpApp } from './shell/http/app.ts';
 import { formatMemberAddress } from './shell/member-address.ts';
 import { RaftMetrics } from './shell/metrics/raft-metrics.ts';
+import { StoreMetrics } from './shell/metrics/store-metrics.ts';
 import { DiskLogStore } from './shell/storage/index.ts';
 import { PeerTransport } from './shell/transport/index.ts';
 
@@ -139,8 +140,13 @@ async function startNode(config: NodeConfig): Promise<void> {
     return fatal(err);
   }
   const projections = new ProjectionRunner({ events, domains, store: projectionStore, log, registry });
+  const storeMetrics = new StoreMetrics(registry);
+  let counted = events.nextPosition;
   driver.onApplied(() => {
     projections.notify();
+    // Positions only grow (a restored snapshot is never behind the state it replaces).
+    storeMetrics.eventsAppended.inc(Math.max(0, events.nextPosition - counted));
+    counted = events.nextPosition;
   });
   projections.notify(); // catch up with what was applied before this start
 
@@ -152,6 +158,7 @@ async function startNode(config: NodeConfig): Promise<void> {
     commands,
     projections,
     requestTimeoutMs: config.requestTimeoutMs,
+    storeMetrics,
     registry,
     log,
     maxBodyBytes: config.maxBodyBytes,

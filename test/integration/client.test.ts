@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { DomainRuleViolationError, EventraftClient, WrongExpectedVersionError } from '../../node/client/index.ts';
 import type { RecordedEvent } from '../../node/core/eventstore/index.ts';
 import { TempDirs } from '../support/temp-dir.ts';
-import { NodeCluster, waitForLeader } from './support/node-cluster.ts';
+import { NodeCluster, until, waitForLeader } from './support/node-cluster.ts';
 
 const dirs = new TempDirs();
 let cluster: NodeCluster | undefined;
@@ -50,6 +50,20 @@ describe('the TypeScript client against a real cluster', () => {
       if (seen.length === 4) abort.abort();
     }
     expect(seen.map((e) => e.position)).toEqual([1, 2, 3, 4]);
+
+    // Every replica counts the events it stored; the nodes that took writes timed them.
+    const head = (await client.readAll({ limit: 1 })).headPosition;
+    // Followers may apply a moment after the read: wait for each to count every event.
+    const metrics = await Promise.all(
+      c.specs.map((s) =>
+        until(`${s.id} to count ${head + 1} events`, async () => {
+          const text = await (await fetch(`${c.url(s.id)}/metrics`)).text();
+          return text.includes(`eventraft_events_appended_total ${head + 1}`) ? text : undefined;
+        }),
+      ),
+    );
+    const timedCommands = metrics.map((t) => Number(/eventraft_append_duration_seconds_count\{kind="command",outcome="ok"\} (\d+)/.exec(t)?.[1] ?? 0));
+    expect(timedCommands.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(4);
     testPassed = true;
   }, 60_000);
 

@@ -3,6 +3,7 @@ import type { EventStoreStateMachine, Json } from '../../core/eventstore/index.t
 import type { CommandService, DomainRegistry } from '../domains/index.ts';
 import { HttpProblem } from './problem.ts';
 import { idempotencyKey, nameParam, route } from './request.ts';
+import type { TimedWrite } from './request.ts';
 import type { ReadBarrier } from './read-barrier.ts';
 
 export interface AggregateRoutesDeps {
@@ -10,6 +11,7 @@ export interface AggregateRoutesDeps {
   readonly registry: DomainRegistry;
   readonly commands: CommandService;
   readonly readBarrier: ReadBarrier;
+  readonly timed: TimedWrite;
 }
 
 const MAX_BATCH = 100;
@@ -24,7 +26,8 @@ export function registerAggregateRoutes(app: express.Express, deps: AggregateRou
       const type = nameParam(req, 'type', 'AggregateType');
       const id = nameParam(req, 'id', 'AggregateId');
       const command = nameParam(req, 'command', 'Command');
-      const result = await commands.execute(type, id, command, (req.body ?? {}) as Json, idempotencyKey(req));
+      const key = idempotencyKey(req);
+      const result = await deps.timed('command', () => commands.execute(type, id, command, (req.body ?? {}) as Json, key));
       res.json(result);
     }),
   );

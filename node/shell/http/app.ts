@@ -10,13 +10,14 @@ import type { NodeId } from '../../core/raft/index.ts';
 import type { Driver } from '../driver.ts';
 import type { CommandService, DomainRegistry } from '../domains/index.ts';
 import { registerAggregateRoutes } from './aggregate-routes.ts';
+import type { StoreMetrics } from '../metrics/store-metrics.ts';
 import type { ProjectionRunner } from '../projections/index.ts';
 import { registerEventRoutes } from './event-routes.ts';
 import { registerProjectionRoutes } from './projection-routes.ts';
 import { registerSubscriptionRoutes } from './subscription-routes.ts';
 import { readBarrierFor } from './read-barrier.ts';
 import { HttpProblem, sendProblem, toProblem } from './problem.ts';
-import { ajv, check, route } from './request.ts';
+import { ajv, check, route, timer } from './request.ts';
 
 export interface HttpAppDeps {
   readonly driver: Driver<AppendOutcome>;
@@ -25,6 +26,7 @@ export interface HttpAppDeps {
   readonly commands: CommandService;
   readonly projections: ProjectionRunner;
   readonly requestTimeoutMs: number;
+  readonly storeMetrics?: StoreMetrics;
   readonly registry: Registry;
   readonly log: Logger;
   readonly maxBodyBytes: number;
@@ -170,8 +172,9 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   );
 
   const readBarrier = readBarrierFor(driver);
-  registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now });
-  registerAggregateRoutes(app, { events: deps.events, registry: deps.domains, commands: deps.commands, readBarrier });
+  const timed = timer(deps.storeMetrics);
+  registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now, timed });
+  registerAggregateRoutes(app, { events: deps.events, registry: deps.domains, commands: deps.commands, readBarrier, timed });
   registerSubscriptionRoutes(app, {
     events: deps.events,
     domains: deps.domains,

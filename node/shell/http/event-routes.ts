@@ -10,6 +10,7 @@ import type { DomainRegistry } from '../domains/index.ts';
 import { HttpProblem } from './problem.ts';
 import type { ReadBarrier } from './read-barrier.ts';
 import { ajv, check, idempotencyKey, intQuery, nameParam, route } from './request.ts';
+import type { TimedWrite } from './request.ts';
 
 export interface EventRoutesDeps {
   readonly driver: Driver<AppendOutcome>;
@@ -20,6 +21,7 @@ export interface EventRoutesDeps {
   readonly maxAppendEvents: number;
   /** Milliseconds since the epoch, stamped on appended events (injected for tests). */
   readonly now: () => number;
+  readonly timed: TimedWrite;
 }
 
 const MAX_READ = 1_000;
@@ -77,7 +79,7 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
       const stream = nameParam(req, 'stream', 'Stream');
       check(streamAppendBody, req.body);
       const body = req.body as Omit<StreamAppendInput, 'stream'>;
-      const outcome = await append(req, [{ stream, ...body }]);
+      const outcome = await deps.timed('append', () => append(req, [{ stream, ...body }]));
       res.status(201).json({ ...outcome.results[0], duplicate: outcome.duplicate });
     }),
   );
@@ -89,7 +91,7 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
       const { appends } = req.body as { appends: StreamAppendInput[] };
       const names = new Set(appends.map((a) => a.stream));
       if (names.size !== appends.length) throw new HttpProblem({ status: 400, code: 'InvalidRequest', title: 'Invalid request body', detail: 'a stream appears twice; put its events in one append' });
-      const outcome = await append(req, appends);
+      const outcome = await deps.timed('append', () => append(req, appends));
       res.status(201).json({ results: outcome.results, duplicate: outcome.duplicate });
     }),
   );

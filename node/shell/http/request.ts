@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv';
 import type { Request, RequestHandler, Response } from 'express';
+import type { StoreMetrics } from '../metrics/store-metrics.ts';
 import { HttpProblem } from './problem.ts';
 
 /** One ajv instance for every request body schema of the HTTP API. */
@@ -55,4 +56,22 @@ export function nameParam(req: Request, param: string, what: string): string {
     throw new HttpProblem({ status: 400, code: `Invalid${what}`, title: `Invalid ${what.toLowerCase()}`, detail: `${what.toLowerCase()} names are 1-256 URL-safe characters` });
   }
   return v;
+}
+
+/** Times a write for eventraft_append_duration_seconds{kind, outcome}. */
+export type TimedWrite = <T>(kind: 'append' | 'command', write: () => Promise<T>) => Promise<T>;
+
+export function timer(metrics: StoreMetrics | undefined): TimedWrite {
+  return async (kind, write) => {
+    if (metrics === undefined) return write();
+    const end = metrics.appendDuration.startTimer({ kind });
+    try {
+      const result = await write();
+      end({ outcome: 'ok' });
+      return result;
+    } catch (err) {
+      end({ outcome: 'error' });
+      throw err;
+    }
+  };
 }
