@@ -20,7 +20,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import express from 'express';
 import { NodeCluster, waitForLeader } from '../test/integration/support/node-cluster.ts';
-import { machineInfo, percentile, processCpuSeconds } from './machine.ts';
+import { formatRun, request, runLoad } from './load.ts';
+import type { Measured, RunResult } from './load.ts';
+import { machineInfo } from './machine.ts';
 
 const { values } = parseArgs({
   options: {
@@ -81,83 +83,12 @@ if (values.reference && values.framework === 'express') {
   await main();
 }
 
-interface RunResult {
-  readonly clients: number;
-  readonly writes: number;
-  readonly errors: number;
-  readonly seconds: number;
-  readonly perSecond: number;
-  readonly p50ms: number;
-  readonly p99ms: number;
-  /** CPU microseconds per successful write, by process ('client' is this benchmark process). */
-  readonly cpuMicrosPerWrite: Readonly<Record<string, number>>;
-  /** Share of all cores' time used by the processes measured, 0..1. */
-  readonly machineBusy: number;
-}
-
-/** A process whose CPU time a run accounts for. */
-interface Measured {
-  readonly name: string;
-  readonly pid: number;
-}
-
-/** `clients` loops, each with its own keep-alive connection, writing for `seconds`. */
-async function drive(host: string, port: number, clients: number, seconds: number, valueBytes: number, measured: readonly Measured[] = []): Promise<RunResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+/** `clients` loops, each appending one event to a new stream per request, for `seconds`. */
+function drive(host: string, port: number, clients: number, seconds: number, valueBytes: number, measured: readonly Measured[] = []): Promise<RunResult> {
   // One event whose data holds a string of `valueBytes` characters.
   const body = JSON.stringify({ events: [{ type: 'ValueWritten', data: { value: 'x'.repeat(valueBytes) } }] });
-  const latencies: number[] = [];
-  let errors = 0;
   let n = 0;
-  const deadline = performance.now() + seconds * 1000;
-  const one = (key: string): Promise<number> =>
-    new Promise((resolve) => {
-      const req = http.request({ host, port, agent, method: 'POST', path: `/v1/streams/${key}/events`, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          resolve(res.statusCode ?? 0);
-        });
-      });
-      req.on('error', () => {
-        resolve(0);
-      });
-      req.end(body);
-    });
-  const cpuBefore = measured.map((m) => processCpuSeconds(m.pid));
-  const clientBefore = process.cpuUsage();
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      while (performance.now() < deadline) {
-        const t = performance.now();
-        const status = await one(`b${c}-${n++}`);
-        if (status === 201) latencies.push(performance.now() - t);
-        else errors++;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  const clientCpu = process.cpuUsage(clientBefore);
-  const cpuAfter = measured.map((m) => processCpuSeconds(m.pid));
-  const cpuSeconds: Record<string, number> = { client: (clientCpu.user + clientCpu.system) / 1e6 };
-  measured.forEach((m, i) => {
-    const before = cpuBefore[i];
-    const after = cpuAfter[i];
-    if (before !== undefined && after !== undefined) cpuSeconds[m.name] = after - before;
-  });
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  return {
-    clients,
-    writes: latencies.length,
-    errors,
-    seconds: elapsed,
-    perSecond: latencies.length / elapsed,
-    p50ms: percentile(latencies, 50),
-    p99ms: percentile(latencies, 99),
-    cpuMicrosPerWrite: Object.fromEntries(Object.entries(cpuSeconds).map(([name, sec]) => [name, Math.round((sec / Math.max(1, latencies.length)) * 1e6)])),
-    machineBusy: Object.values(cpuSeconds).reduce((a, b) => a + b, 0) / (elapsed * os.cpus().length),
-  };
+  return runLoad(clients, seconds, async (c, agent) => (await request(agent, host, port, 'POST', `/v1/streams/b${c}-${n++}/events`, body)).status === 201, measured);
 }
 
 async function startReference(framework: 'express' | 'node:http'): Promise<{ child: ChildProcess; port: number }> {
@@ -209,8 +140,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const fmt = (r: RunResult | undefined): string =>
-    r === undefined ? '-' : `${Math.round(r.perSecond).toLocaleString('en-US').padStart(7)} writes/s  p50 ${r.p50ms.toFixed(2).padStart(6)} ms  p99 ${r.p99ms.toFixed(2).padStart(7)} ms  (${r.writes} ok, ${r.errors} errors)`;
+  const fmt = (r: RunResult | undefined): string => formatRun(r);
   for (const clients of [1, 64]) {
     const raft = results[`raft${clients}`];
     const reference = results[`express${clients}`];

@@ -1,0 +1,103 @@
+/**
+ * The load generator shared by the HTTP benchmarks: `clients` loops on keep-alive connections,
+ * each running one operation after another for a fixed time, with latency percentiles and the
+ * CPU time every measured process spent per operation (from /proc, Linux only).
+ */
+import http from 'node:http';
+import os from 'node:os';
+import { percentile, processCpuSeconds } from './machine.ts';
+
+export interface RunResult {
+  readonly clients: number;
+  /** Successful operations. */
+  readonly writes: number;
+  readonly errors: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  readonly p50ms: number;
+  readonly p99ms: number;
+  /** CPU microseconds per successful operation, by process ('client' is this benchmark process). */
+  readonly cpuMicrosPerWrite: Readonly<Record<string, number>>;
+  /** Share of all cores' time used by the processes measured, 0..1. */
+  readonly machineBusy: number;
+}
+
+/** A process whose CPU time a run accounts for. */
+export interface Measured {
+  readonly name: string;
+  readonly pid: number;
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** One request on `agent`; a network error answers status 0. */
+export function request(agent: http.Agent, host: string, port: number, method: string, path: string, body?: string): Promise<HttpAnswer> {
+  return new Promise((resolve) => {
+    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const req = http.request({ host, port, agent, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
+      });
+    });
+    req.on('error', () => {
+      resolve({ status: 0, body: '' });
+    });
+    req.end(body);
+  });
+}
+
+/**
+ * Runs `op(client, agent)` in `clients` concurrent loops for `seconds`; `op` resolves true when
+ * the operation succeeded (its latency is recorded) and false when it failed (counted).
+ */
+export async function runLoad(clients: number, seconds: number, op: (client: number, agent: http.Agent) => Promise<boolean>, measured: readonly Measured[] = []): Promise<RunResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const latencies: number[] = [];
+  let errors = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const cpuBefore = measured.map((m) => processCpuSeconds(m.pid));
+  const clientBefore = process.cpuUsage();
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      while (performance.now() < deadline) {
+        const t = performance.now();
+        if (await op(c, agent)) latencies.push(performance.now() - t);
+        else errors++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const clientCpu = process.cpuUsage(clientBefore);
+  const cpuAfter = measured.map((m) => processCpuSeconds(m.pid));
+  const cpuSeconds: Record<string, number> = { client: (clientCpu.user + clientCpu.system) / 1e6 };
+  measured.forEach((m, i) => {
+    const before = cpuBefore[i];
+    const after = cpuAfter[i];
+    if (before !== undefined && after !== undefined) cpuSeconds[m.name] = after - before;
+  });
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    clients,
+    writes: latencies.length,
+    errors,
+    seconds: elapsed,
+    perSecond: latencies.length / elapsed,
+    p50ms: percentile(latencies, 50),
+    p99ms: percentile(latencies, 99),
+    cpuMicrosPerWrite: Object.fromEntries(Object.entries(cpuSeconds).map(([name, sec]) => [name, Math.round((sec / Math.max(1, latencies.length)) * 1e6)])),
+    machineBusy: Object.values(cpuSeconds).reduce((a, b) => a + b, 0) / (elapsed * os.cpus().length),
+  };
+}
+
+export function formatRun(r: RunResult | undefined, unit = 'writes/s'): string {
+  return r === undefined
+    ? '-'
+    : `${Math.round(r.perSecond).toLocaleString('en-US').padStart(7)} ${unit}  p50 ${r.p50ms.toFixed(2).padStart(6)} ms  p99 ${r.p99ms.toFixed(2).padStart(7)} ms  (${r.writes} ok, ${r.errors} errors)`;
+}
