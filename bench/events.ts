@@ -32,9 +32,6 @@ const { values } = parseArgs({
   },
 });
 
-if (values.reference) serveReference();
-else await main();
-
 /** The ceiling: the same routes on express, over maps in memory, no durability, no replication. */
 function serveReference(): void {
   const streams = new Map<string, unknown[]>();
@@ -66,14 +63,20 @@ function serveReference(): void {
   server.keepAliveTimeout = 65_000;
 }
 
-/** A tiny seeded generator per client, so runs pick the same streams. */
+/**
+ * A tiny seeded generator per client, so runs pick the same streams. It uses the high bits of the
+ * LCG: the low bits of a power-of-two LCG cycle quickly and would make clients collide in step.
+ */
 function picker(seed: number, n: number): () => number {
-  let s = seed * 2654435761 + 1;
+  let s = (Math.imul(seed, 2654435761) + 1) >>> 0;
   return () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % n;
+    return Math.floor((s / 2 ** 32) * n);
   };
 }
+
+/** Version conflicts met by the append runs (each one cost a re-read and a retry). */
+const conflicts: Record<string, number> = {};
 
 interface Target {
   readonly host: string;
@@ -85,7 +88,7 @@ interface Target {
  * Appends with an expected version from a shared cache of stream heads (as an application would
  * keep): on a conflict, read the head and try again, up to 10 times.
  */
-function appends(t: Target, clients: number, seconds: number, streamCount: number, size: number): Promise<RunResult> {
+function appends(t: Target, clients: number, seconds: number, streamCount: number, size: number, label = ''): Promise<RunResult> {
   const heads = new Map<string, number>();
   const body = (expectedVersion: number): string => JSON.stringify({ expectedVersion: expectedVersion === -1 ? 'no_stream' : expectedVersion, events: [{ type: 'ValueWritten', data: { value: 'x'.repeat(size) } }] });
   const picks = Array.from({ length: clients }, (_, c) => picker(c + 1, streamCount));
@@ -102,6 +105,7 @@ function appends(t: Target, clients: number, seconds: number, streamCount: numbe
           return true;
         }
         if (res.status !== 409) return false;
+        conflicts[label] = (conflicts[label] ?? 0) + 1;
         const head = await readHead(agent, t, stream, 'leader');
         if (head === undefined) return false;
         heads.set(stream, head);
@@ -169,8 +173,8 @@ async function main(): Promise<void> {
     });
     const t: Target = { host: spec.host, port: spec.httpPort, measured };
     await appends(t, 8, 2, streamCount, size); // warm-up
-    r.append1 = await appends(t, 1, seconds, streamCount, size);
-    r.append64 = await appends(t, 64, seconds, streamCount, size);
+    r.append1 = await appends(t, 1, seconds, streamCount, size, 'append1');
+    r.append64 = await appends(t, 64, seconds, streamCount, size, 'append64');
     r.strong64 = await reads(t, 64, seconds, streamCount, 'strong');
     r.eventual64 = await reads(t, 64, seconds, streamCount, 'eventual');
     // Open the accounts, then deposit.
@@ -188,7 +192,7 @@ async function main(): Promise<void> {
     const t: Target = { host: '127.0.0.1', port: ref.port, measured: ref.child.pid === undefined ? [] : [{ name: 'server', pid: ref.child.pid }] };
     await appends(t, 8, 1, streamCount, size);
     r.refAppend1 = await appends(t, 1, seconds, streamCount, size);
-    r.refAppend64 = await appends(t, 64, seconds, streamCount, size);
+    r.refAppend64 = await appends(t, 64, seconds, streamCount, size, 'refAppend64');
     r.refRead64 = await reads(t, 64, seconds, streamCount, 'strong');
   } finally {
     ref.child.kill();
@@ -199,7 +203,7 @@ async function main(): Promise<void> {
   out(`            in-memory express  ${formatRun(r.refAppend1, 'appends/s')}`);
   out(`64 clients  appends            ${formatRun(r.append64, 'appends/s')}`);
   out(`            in-memory express  ${formatRun(r.refAppend64, 'appends/s')}`);
-  out(`            ratio: ${ratio(r.append64, r.refAppend64)}`);
+  out(`            ratio: ${ratio(r.append64, r.refAppend64)}; version conflicts retried: eventraft ${conflicts.append64 ?? 0}, in-memory ${conflicts.refAppend64 ?? 0}`);
   out(`64 clients  strong reads       ${formatRun(r.strong64, 'reads/s')}`);
   out(`            eventual reads     ${formatRun(r.eventual64, 'reads/s')}`);
   out(`            in-memory express  ${formatRun(r.refRead64, 'reads/s')}`);
@@ -221,6 +225,7 @@ async function main(): Promise<void> {
       append64: fig(r.append64),
       referenceAppend64: fig(r.refAppend64),
       appendRatio64: ratio(r.append64, r.refAppend64),
+      conflicts64: conflicts.append64 ?? 0,
       strongRead64: fig(r.strong64),
       eventualRead64: fig(r.eventual64),
       referenceRead64: fig(r.refRead64),
@@ -230,3 +235,7 @@ async function main(): Promise<void> {
     }),
   );
 }
+
+// Last, so that every declaration above is initialised before main() runs.
+if (values.reference) serveReference();
+else await main();
