@@ -23,6 +23,8 @@ describe('the simulator catches a deliberately broken core', () => {
     ['VoteWithoutLogCheck', 'Leader Completeness', { nodes: 5, steps: 20_000 }],
     // Thesis §6.4: answering a read without confirming leadership.
     ['ReadWithoutQuorumCheck', 'Linearizability', { nodes: 3, steps: 20_000 }],
+    // Optimistic concurrency: an append that ignores its expected version.
+    ['AppendIgnoresExpectedVersion', 'Linearizability: the history of stream', { nodes: 3, steps: 20_000, eventStore: true }],
   ];
 
   it.each(cases)('%s is reported as a %s violation', (mutant, invariant, options) => {
@@ -32,5 +34,6 @@ describe('the simulator catches a deliberately broken core', () => {
     expect(result.failure?.report).toContain(invariant);
     // The report names the seed and how to replay it.
     expect(result.failure?.report).toMatch(/reproduce: npm run sim -- --seed \d+ --nodes \d --steps \d+/);
+    if (options.eventStore === true) expect(result.failure?.report).toContain('--event-store');
   }, 300_000);
 });

@@ -2,11 +2,13 @@
  * Deliberately broken variants of the core, to prove the simulator's checks can fail. Each
  * mutant patches one rule on the prototypes and returns a function that restores it.
  */
+import { EventStoreStateMachine } from '../../node/core/eventstore/index.ts';
+import type { AppendCommand } from '../../node/core/eventstore/index.ts';
 import { Raft } from '../../node/core/raft/raft.ts';
 import { RaftLog } from '../../node/core/raft/raft-log.ts';
 import type { LogIndex } from '../../node/core/raft/types.ts';
 
-export type Mutant = 'CommitOldTermByCounting' | 'VoteWithoutLogCheck' | 'ReadWithoutQuorumCheck';
+export type Mutant = 'CommitOldTermByCounting' | 'VoteWithoutLogCheck' | 'ReadWithoutQuorumCheck' | 'AppendIgnoresExpectedVersion';
 
 type Proto = Record<string, unknown>;
 
@@ -21,6 +23,14 @@ function patch(proto: object, name: string, replacement: unknown): () => void {
 
 export function applyMutant(mutant: Mutant): () => void {
   switch (mutant) {
+    case 'AppendIgnoresExpectedVersion': {
+      // Breaks optimistic concurrency: every append is applied as if it expected 'any'.
+      const proto = EventStoreStateMachine.prototype as unknown as Proto;
+      const original = proto.append as (this: unknown, b: unknown, cmd: AppendCommand) => unknown;
+      return patch(proto, 'append', function (this: unknown, b: unknown, cmd: AppendCommand): unknown {
+        return original.call(this, b, { ...cmd, appends: cmd.appends.map((a) => ({ ...a, expectedVersion: 'any' as const })) });
+      });
+    }
     case 'CommitOldTermByCounting':
       // Breaks §5.4.2: commit any replicated index, whatever its term (the Figure 8 hazard).
       return patch(RaftLog.prototype, 'maybeCommit', function (this: RaftLog, index: LogIndex): boolean {

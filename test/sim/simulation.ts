@@ -12,7 +12,11 @@
  */
 import { RawNode, MemoryStorage, SeededRandom, durableCommittedPrefix, isMember, isVoter, mustSync } from '../../node/core/raft/index.ts';
 import type { Entry, HardState, LogIndex, Message, NodeId, Ready, Term, RaftOptions } from '../../node/core/raft/index.ts';
+import { EventStoreStateMachine, MemoryEventStorage, encodeCommand } from '../../node/core/eventstore/index.ts';
+import type { AppendCommand, AppendOutcome, ExpectedVersion } from '../../node/core/eventstore/index.ts';
 import { EventQueue } from './event-queue.ts';
+import { isLinearizable, streamModel } from './linearizability.ts';
+import type { Operation, StreamInput, StreamOutput } from './linearizability.ts';
 
 export interface FaultProfile {
   /** Probability that a message is lost. */
@@ -71,7 +75,16 @@ export interface SimulationOptions {
   readonly livenessTicks?: number;
   /** Keep this many trace lines for failure reports. */
   readonly traceLength?: number;
+  /**
+   * Replicate the event store: client writes become conditional appends to a few streams and
+   * reads return a stream's version after ReadIndex. Checks that replicas at the same index have
+   * the same store hash, and that each stream's history of appends and reads is linearizable.
+   */
+  readonly eventStore?: boolean;
 }
+
+/** Streams the event-store clients write to: few, so that expectations collide. */
+const STREAMS = ['s0', 's1', 's2', 's3'];
 
 export class SimulationViolation extends Error {
   override readonly name = 'SimulationViolation';
@@ -107,6 +120,8 @@ interface SimNode {
   readonly storage: MemoryStorage;
   raw: RawNode | undefined;
   fsm: Fsm;
+  /** Event-store mode: the replicated store (volatile here: rebuilt from snapshot + log). */
+  events: EventStoreStateMachine | undefined;
   incarnation: number;
   /** The Ready being fsynced, and the messages that must wait for it. */
   pending: { rd: Ready; held: Message[] } | undefined;
@@ -149,10 +164,21 @@ export interface SimulationStats {
   messagesDelivered: number;
   messagesDropped: number;
   commitIndex: number;
+  /** Event-store mode: operations checked for linearizability. */
+  streamOperations: number;
 }
 
 export class Simulation {
   readonly seed: number;
+  /** Per-stream operations of the event-store clients, for the linearizability check. */
+  private readonly streamOps = new Map<string, Operation<StreamInput, StreamOutput>[]>();
+  /** Appends in flight: command text -> its operation (answered when the proposer applies it). */
+  private readonly pendingAppends = new Map<string, { stream: string; index: number; call: number; input: StreamInput }>();
+  /** Strong reads in flight: request id -> the stream and when it was asked. */
+  private readonly pendingReads = new Map<string, { stream: string; call: number }>();
+  /** index -> event store hash after applying it, to compare replicas. */
+  private readonly appliedStoreHash = new Map<number, string>();
+  private lastSeenVersion = new Map<string, number>();
   readonly stats: SimulationStats = {
     steps: 0,
     ticks: 0,
@@ -169,6 +195,7 @@ export class Simulation {
     messagesDelivered: 0,
     messagesDropped: 0,
     commitIndex: 0,
+    streamOperations: 0,
   };
   private readonly opts: Required<Omit<SimulationOptions, 'faults' | 'raft'>> & { faults: FaultProfile; raft: Partial<RaftOptions> };
   private readonly queue = new EventQueue<SimEvent>();
@@ -211,6 +238,7 @@ export class Simulation {
       steps: options.steps,
       livenessTicks: options.livenessTicks ?? 400,
       traceLength: options.traceLength ?? 40,
+      eventStore: options.eventStore ?? false,
       faults: { ...defaultFaults, ...options.faults },
       raft: options.raft ?? {},
     };
@@ -234,6 +262,7 @@ export class Simulation {
     while (this.stats.steps < this.opts.steps) this.stepOnce();
     this.heal();
     this.checkLiveness();
+    if (this.opts.eventStore) this.checkStreamsLinearizable();
     return this.stats;
   }
 
@@ -287,6 +316,7 @@ export class Simulation {
       storage: new MemoryStorage(),
       raw: undefined,
       fsm: { applied: 0, hash: 0 },
+      events: undefined,
       incarnation: 0,
       pending: undefined,
       durableTerm: 0,
@@ -317,6 +347,7 @@ export class Simulation {
     // The state machine is volatile: it restarts from the durable snapshot and replays the log.
     const snap = node.storage.snapshot();
     node.fsm = snap.metadata.index === 0 ? { applied: 0, hash: 0 } : decodeFsm(snap.data);
+    node.events = this.opts.eventStore ? this.storeFrom(snap.metadata.index, snap.data) : undefined;
     node.commitSeen = Math.max(node.commitSeen, node.storage.initialState().hardState.commit);
     // Ticks start at a random phase: real clocks are not aligned.
     this.queue.push(this.now + 1 + this.nodeRng.int(TICK), { kind: 'Tick', node: node.id });
@@ -400,6 +431,7 @@ export class Simulation {
     // 3. apply
     if (rd.snapshot) {
       node.fsm = decodeFsm(rd.snapshot.data);
+      if (this.opts.eventStore) node.events = this.storeFrom(rd.snapshot.metadata.index, rd.snapshot.data);
       this.stats.snapshotsInstalled++;
       this.checkAppliedHash(node);
       this.log(`${id} installed snapshot ${rd.snapshot.metadata.index}`);
@@ -430,9 +462,11 @@ export class Simulation {
     this.appliedDigest.set(e.index, digest);
     node.fsm = { applied: e.index, hash: mixHash(node.fsm.hash, digest) };
     this.checkAppliedHash(node);
+    const outcome = this.applyToStore(node, e);
     if (e.type === 'Normal' && e.data.length > 0) {
       const data = dec.decode(e.data);
       if (node.writes.delete(data)) {
+        if (outcome !== undefined) this.answerAppend(data, outcome);
         // The proposing node saw it applied: this is when a real server acknowledges the client.
         this.stats.writesAcked++;
         if (e.index > this.ackedWriteIndex) this.ackedWriteIndex = e.index;
@@ -458,7 +492,7 @@ export class Simulation {
     if (applied - node.storage.snapshot().metadata.index < every) return;
     // The application snapshots its state at the applied index, then compacts the log behind it,
     // keeping a short tail for followers that are only slightly behind.
-    node.storage.createSnapshot(applied as LogIndex, raw.membershipAt(applied as LogIndex), encodeFsm(node.fsm));
+    node.storage.createSnapshot(applied as LogIndex, raw.membershipAt(applied as LogIndex), encodeFsm(node.fsm, node.events));
     const keep = this.nodeRng.int(this.opts.faults.compactKeep + 1);
     node.storage.compact(Math.max(applied - keep, node.storage.firstIndex() - 1) as LogIndex);
     this.stats.snapshotsTaken++;
@@ -558,6 +592,10 @@ export class Simulation {
   }
 
   private clientWrite(): void {
+    if (this.opts.eventStore) {
+      this.clientAppend();
+      return;
+    }
     const live = this.liveNodes().filter((n) => n.removedAt === undefined);
     const node = live[this.clientRng.int(Math.max(1, live.length))];
     if (node?.raw === undefined) return;
@@ -577,7 +615,10 @@ export class Simulation {
     const requestId = `r${++this.readCounter}`;
     // Linearizability: the read must observe every write acknowledged before it started.
     const mustSee = this.ackedWriteIndex;
-    if (node.raw.readIndex(requestId).ok) node.reads.set(requestId, mustSee);
+    if (node.raw.readIndex(requestId).ok) {
+      node.reads.set(requestId, mustSee);
+      if (this.opts.eventStore) this.pendingReads.set(requestId, { stream: STREAMS[this.clientRng.int(STREAMS.length)] as string, call: this.now });
+    }
     this.pump(node);
   }
 
@@ -593,10 +634,11 @@ export class Simulation {
 
   private serveReads(node: SimNode): void {
     for (let i = node.servable.length - 1; i >= 0; i--) {
-      const read = node.servable[i] as { index: number };
+      const read = node.servable[i] as { index: number; requestId: string };
       if (node.fsm.applied >= read.index) {
         node.servable.splice(i, 1);
         this.stats.readsServed++;
+        this.answerRead(node, read.requestId);
       }
     }
   }
@@ -806,6 +848,101 @@ export class Simulation {
     throw this.violation(`Liveness: no write committed within ${this.opts.livenessTicks} ticks after healing (${roles})`);
   }
 
+  // ------------------------------------------------------------------ the event store
+
+  /** A fresh store, restored from snapshot data when the snapshot is past 0. */
+  private storeFrom(index: number, data: Uint8Array): EventStoreStateMachine {
+    const store = new EventStoreStateMachine(new MemoryEventStorage());
+    if (index > 0) {
+      const fsm = JSON.parse(dec.decode(data)) as { store?: string };
+      if (fsm.store === undefined) throw this.violation(`snapshot at ${index} carries no event store`);
+      store.restore(index as LogIndex, enc.encode(fsm.store));
+    }
+    return store;
+  }
+
+  /** Applies an entry to the node's store; checks replicas agree on the store hash. */
+  private applyToStore(node: SimNode, e: Entry): AppendOutcome | undefined {
+    const store = node.events;
+    if (store === undefined) return undefined;
+    let outcome: AppendOutcome | undefined;
+    if (e.type === 'Normal' && e.data.length > 0) outcome = store.apply(e.index, `e${e.index}`, e.data);
+    else store.skip(e.index);
+    const known = this.appliedStoreHash.get(e.index);
+    if (known !== undefined && known !== store.stateHash) throw this.violation(`State Machine Safety: ${node.id} event store at ${e.index} has hash ${store.stateHash}, another node ${known}`);
+    this.appliedStoreHash.set(e.index, store.stateHash);
+    return outcome;
+  }
+
+  /** A client appends to a stream, expecting a version it may have seen, or none, or anything. */
+  private clientAppend(): void {
+    const live = this.liveNodes().filter((n) => n.removedAt === undefined);
+    const node = live[this.clientRng.int(Math.max(1, live.length))];
+    if (node?.raw === undefined) return;
+    const stream = STREAMS[this.clientRng.int(STREAMS.length)] as string;
+    const roll = this.clientRng.float();
+    const seen = this.lastSeenVersion.get(stream) ?? -1;
+    const expected: ExpectedVersion = roll < 0.4 ? seen === -1 ? 'no_stream' : seen : roll < 0.6 ? 'any' : roll < 0.7 ? 'exists' : roll < 0.8 ? 'no_stream' : this.clientRng.int(Math.max(1, seen + 3));
+    const count = 1 + (this.clientRng.float() < 0.2 ? this.clientRng.int(3) : 0);
+    const n = ++this.writeCounter;
+    const command: AppendCommand = {
+      type: 'Append',
+      timestamp: this.now,
+      appends: [{ stream, expectedVersion: expected, events: Array.from({ length: count }, (_, i) => ({ id: `ev${n}.${i}`, type: 'Happened', data: { n }, metadata: null, schemaVersion: 1 })) }],
+    };
+    const bytes = encodeCommand(command);
+    const result = node.raw.propose(bytes);
+    if (result.ok) {
+      const data = dec.decode(bytes);
+      node.writes.set(data, this.now);
+      this.pendingAppends.set(data, { stream, index: n, call: this.now, input: { kind: 'append', expected, count } });
+    }
+    this.pump(node);
+  }
+
+  private answerAppend(data: string, outcome: AppendOutcome): void {
+    const op = this.pendingAppends.get(data);
+    if (op === undefined) return;
+    this.pendingAppends.delete(data);
+    let output: StreamOutput;
+    if (outcome.ok) {
+      const r = outcome.results[0];
+      if (r === undefined) throw this.violation(`append ${op.index} succeeded without a result`);
+      output = { kind: 'appended', firstVersion: r.firstVersion };
+      this.lastSeenVersion.set(op.stream, r.lastVersion);
+    } else if (outcome.error === 'WrongExpectedVersion') {
+      output = { kind: 'conflict', actual: outcome.actual };
+      this.lastSeenVersion.set(op.stream, outcome.actual);
+    } else {
+      throw this.violation(`append ${op.index} was refused: ${outcome.error}`);
+    }
+    this.record(op.stream, { call: op.call, ret: this.now, input: op.input, output });
+  }
+
+  private answerRead(node: SimNode, requestId: string): void {
+    const read = this.pendingReads.get(requestId);
+    if (read === undefined || node.events === undefined) return;
+    this.pendingReads.delete(requestId);
+    const version = node.events.reader.streamVersion(read.stream);
+    this.record(read.stream, { call: read.call, ret: this.now, input: { kind: 'read' }, output: { kind: 'read', version } });
+  }
+
+  private record(stream: string, op: Operation<StreamInput, StreamOutput>): void {
+    const ops = this.streamOps.get(stream) ?? [];
+    ops.push(op);
+    this.streamOps.set(stream, ops);
+    this.stats.streamOperations++;
+  }
+
+  /** Each stream's history, with unanswered appends open-ended, must be linearizable. */
+  private checkStreamsLinearizable(): void {
+    for (const op of this.pendingAppends.values()) this.record(op.stream, { call: op.call, ret: Infinity, input: op.input, output: undefined });
+    this.pendingAppends.clear();
+    for (const [stream, ops] of this.streamOps) {
+      if (!isLinearizable(streamModel, ops)) throw this.violation(`Linearizability: the history of stream ${stream} (${ops.length} operations) has no legal order`);
+    }
+  }
+
   // ------------------------------------------------------------------ reporting
 
   private log(line: string): void {
@@ -846,8 +983,8 @@ function mixHash(prev: number, digest: string): number {
   return h;
 }
 
-function encodeFsm(fsm: Fsm): Uint8Array {
-  return enc.encode(JSON.stringify(fsm));
+function encodeFsm(fsm: Fsm, store?: EventStoreStateMachine): Uint8Array {
+  return enc.encode(JSON.stringify(store === undefined ? fsm : { ...fsm, store: dec.decode(store.snapshotBytes()) }));
 }
 
 function decodeFsm(data: Uint8Array): Fsm {
@@ -855,8 +992,8 @@ function decodeFsm(data: Uint8Array): Fsm {
 }
 
 /** The one-line command that replays a failing seed. */
-export function reproduceCommand(seed: number, nodes: number, steps: number): string {
-  return `npm run sim -- --seed ${seed} --nodes ${nodes} --steps ${steps}`;
+export function reproduceCommand(seed: number, nodes: number, steps: number, eventStore = false): string {
+  return `npm run sim -- --seed ${seed} --nodes ${nodes} --steps ${steps}${eventStore ? ' --event-store' : ''}`;
 }
 
 export type { Term };

@@ -1,7 +1,7 @@
 import type { LogIndex } from '../raft/index.ts';
 import type { ReplicatedStateMachine, StateSnapshot } from '../state-machine.ts';
 import { decodeCommand } from './command.ts';
-import type { EventStorage, StoreMeta, StoredEvent } from './event-storage.ts';
+import type { EventStorage, StorageView, StoreMeta, StoredEvent } from './event-storage.ts';
 import { concatBytes } from '../bytes.ts';
 import { EMPTY_HASH, chainHash } from './hash.ts';
 import { NO_STREAM_VERSION } from './types.ts';
@@ -90,12 +90,10 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
       index: view.meta.applied,
       serialize: async (pause) => {
         try {
-          // One line of meta, then one line per event: JSON text never contains a raw newline.
-          const parts: Uint8Array[] = [enc.encode(`${JSON.stringify(view.meta)}\n`)];
-          for (let p = 0; p < view.meta.nextPosition; p += SNAPSHOT_SLICE) {
-            if (p > 0) await pause();
-            const events = view.readAll(p, SNAPSHOT_SLICE);
-            parts.push(enc.encode(events.map((e) => `${e.json}\n`).join('')));
+          const parts: Uint8Array[] = [];
+          for (const chunk of snapshotChunks(view)) {
+            if (parts.length > 0) await pause();
+            parts.push(chunk);
           }
           return concatBytes(parts);
         } finally {
@@ -103,6 +101,17 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
         }
       },
     };
+  }
+
+  /** The whole state as snapshot bytes, in one go (for callers that cannot wait: the simulator). */
+  snapshotBytes(): Uint8Array {
+    if (this.batch !== undefined) throw new Error('snapshot: a batch is open');
+    const view = this.storage.view();
+    try {
+      return concatBytes([...snapshotChunks(view)]);
+    } finally {
+      view.close();
+    }
   }
 
   restore(index: LogIndex, data: Uint8Array): void {
@@ -231,5 +240,13 @@ function satisfies(expected: ExpectedVersion, actual: number): boolean {
       return actual !== NO_STREAM_VERSION;
     default:
       return actual === expected;
+  }
+}
+
+/** A snapshot's bytes in slices: one line of meta, then one line per event (JSON has no raw newline). */
+function* snapshotChunks(view: StorageView): Generator<Uint8Array> {
+  yield enc.encode(`${JSON.stringify(view.meta)}\n`);
+  for (let p = 0; p < view.meta.nextPosition; p += SNAPSHOT_SLICE) {
+    yield enc.encode(view.readAll(p, SNAPSHOT_SLICE).map((e) => `${e.json}\n`).join(''));
   }
 }
