@@ -282,6 +282,16 @@ describe('a 3-node cluster of real processes', () => {
       return got.body.value === 'v149' ? true : undefined;
     });
     expect(c.logs.get(victim)?.some((l) => l.includes('installed snapshot from leader'))).toBe(true);
+    // Restored from the snapshot plus the log after it: byte-identical events, the same hash.
+    interface StoreView { store: { appliedIndex: number; events: number; hash: string } }
+    const stores = await until('every node to reach the same applied index', async () => {
+      const views = await Promise.all(c.specs.map(async (s) => (await getJson<StoreView>(`${c.url(s.id)}/v1/cluster`)).body.store));
+      return views.every((v) => v.appliedIndex === views[0]?.appliedIndex) ? views : undefined;
+    });
+    expect(new Set(stores.map((v) => v.hash)).size).toBe(1);
+    expect(stores[0]?.events).toBe(150);
+    const all = await Promise.all(c.specs.map(async (s) => (await fetch(`${c.url(s.id)}/v1/events?limit=1000&consistency=eventual`)).text()));
+    expect(new Set(all).size).toBe(1);
     const promoted = await getJson(`${c.url(leader)}/v1/cluster/members/${victim}/promote`, { method: 'POST' });
     expect(promoted.status).toBe(200);
     const view = (await getJson<ClusterView>(`${c.url(leader)}/v1/cluster`)).body;

@@ -123,7 +123,9 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
       const address = driver.addressOf(m.id);
       return { id: m.id, role: m.role, address: address?.peer ?? null, httpAddress: address?.http ?? null, match: progress.get(m.id)?.match ?? null };
     });
-    res.json({ id: s.id, role: s.role.toLowerCase(), term: s.term, leader: s.leaderId || null, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, members });
+    // The store's own view: replicas at the same applied index have the same hash.
+    const store = { appliedIndex: deps.events.appliedIndex, events: deps.events.nextPosition, hash: deps.events.stateHash };
+    res.json({ id: s.id, role: s.role.toLowerCase(), term: s.term, leader: s.leaderId || null, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, members, store });
   });
   app.post(
     '/v1/cluster/members',
