@@ -107,7 +107,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${s}\n`);
   };
   out(`bench:node  ${JSON.stringify(info)}`);
-  out(`params: 3 node processes on loopback, fsync on (data in ${os.tmpdir()}), ${size}-byte values, PUT to the leader over keep-alive HTTP, ${seconds}s per run`);
+  out(`params: 3 node processes on loopback, fsync on (data in ${os.tmpdir()}), one ${size}-byte event appended to a new stream per request, POST to the leader over keep-alive HTTP, ${seconds}s per run`);
 
   const root = await mkdtemp(path.join(os.tmpdir(), 'eventraft-bench-'));
   const cluster = await NodeCluster.create(root, 3, 201, { EVENTRAFT_LOG_LEVEL: 'warn' });
