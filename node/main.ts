@@ -17,7 +17,7 @@ import { user } from './domains/user.ts';
 import { CommandService, DomainRegistry } from './shell/domains/index.ts';
 import { ProjectionRunner, ProjectionStore } from './shell/projections/index.ts';
 import { Driver } from './shell/driver.ts';
-import { LmdbEventStorage } from './shell/eventstore/lmdb-event-storage.ts';
+import { LmdbEventStorage } from './shell/eventstore/index.ts';
 import { createHttpApp } from './shell/http/app.ts';
 import { formatMemberAddress } from './shell/member-address.ts';
 import { RaftMetrics } from './shell/metrics/raft-metrics.ts';

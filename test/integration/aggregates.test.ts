@@ -108,6 +108,10 @@ describe('aggregates over HTTP on a 3-node cluster', () => {
     expect((await command(c.url(leader), 'user/u9/commands/Register', { email: 'dee@x.io', displayName: 'Dee' })).status).toBe(200);
     const byEmail = await getJson<{ value: unknown }>(`${c.url(followers[0] as string)}/v1/projections/users-by-email/${encodeURIComponent('dee@x.io')}`);
     expect(byEmail.body.value).toEqual({ userId: 'u9', displayName: 'Dee' });
+    // Keys are decoded once: a '%' in a key is just a character.
+    expect((await command(c.url(leader), 'user/u10/commands/Register', { email: '100%pure@x.io', displayName: 'Pure' })).status).toBe(200);
+    const percent = await getJson<{ value: unknown }>(`${c.url(leader)}/v1/projections/users-by-email/${encodeURIComponent('100%pure@x.io')}`);
+    expect(percent.body.value).toEqual({ userId: 'u10', displayName: 'Pure' });
     expect((await getJson<{ code: string }>(`${c.url(leader)}/v1/projections/users-by-email/nobody@x.io`)).body.code).toBe('RowNotFound');
     expect((await getJson<{ code: string }>(`${c.url(leader)}/v1/projections/nope/x`)).body.code).toBe('UnknownProjection');
 

@@ -1,10 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Ajv } from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import { aggregateStream, latestVersion, upcast } from '../../core/eventstore/index.ts';
 import type { DomainModule, EventStoreStateMachine, EventVersion, Json, ProjectionDefinition, RecordedEvent, StoredEvent } from '../../core/eventstore/index.ts';
-import { ajv } from '../http/request.ts';
+
+/** Compiles the domains' command and event schemas (every problem reported, not just the first). */
+const ajv = new Ajv({ allErrors: true });
 
 /** A domain module with its schemas compiled. */
 interface LoadedDomain {

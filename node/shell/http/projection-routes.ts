@@ -27,7 +27,8 @@ export function registerProjectionRoutes(app: express.Express, deps: ProjectionR
     '/v1/projections/:name/:key',
     route(async (req, res) => {
       const name = nameParam(req, 'name', 'Projection');
-      const key = decodeURIComponent(req.params.key as string);
+      // express has decoded the path parameter already; decoding again would break keys with '%'.
+      const key = req.params.key as string;
       if (key.length === 0 || key.length > 1024) throw new HttpProblem({ status: 400, code: 'InvalidKey', title: 'Invalid key', detail: 'keys are 1-1024 characters' });
       const level = consistency(req);
       await readBarrier(req);

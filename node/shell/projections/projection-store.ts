@@ -1,7 +1,7 @@
 import { open } from 'lmdb';
 import type { Database, RootDatabase } from 'lmdb';
 import type { Json } from '../../core/eventstore/index.ts';
-import { SYNCHRONOUS_COMMIT_NO_FLUSH } from '../eventstore/lmdb-event-storage.ts';
+import { SYNCHRONOUS_COMMIT_NO_FLUSH } from '../eventstore/index.ts';
 import { StorageError } from '../storage/index.ts';
 
 /**

@@ -1,0 +1,1 @@
+export { LmdbEventStorage, SYNCHRONOUS_COMMIT_NO_FLUSH } from './lmdb-event-storage.ts';
