@@ -9,8 +9,6 @@
  * ceiling of any Node HTTP store on this machine): the ratios to it are the figures to compare.
  * Ends with one JSON line of headline figures.
  */
-import { fork } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -18,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import express from 'express';
 import { NodeCluster, waitForLeader } from '../test/integration/support/node-cluster.ts';
-import { formatRun, request, runLoad } from './load.ts';
+import { forkServer, formatRun, request, runLoad } from './load.ts';
 import type { Measured, RunResult } from './load.ts';
 import { machineInfo } from './machine.ts';
 
@@ -140,14 +138,6 @@ function deposits(t: Target, clients: number, seconds: number, accounts: number)
   );
 }
 
-async function startReference(): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(import.meta.filename, ['--reference'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const port = await new Promise<number>((resolve) => child.once('message', (m: { port: number }) => {
-    resolve(m.port);
-  }));
-  return { child, port };
-}
-
 async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const streamCount = Number(values.streams);
@@ -187,7 +177,7 @@ async function main(): Promise<void> {
     await rm(root, { recursive: true, force: true });
   }
 
-  const ref = await startReference();
+  const ref = await forkServer(import.meta.filename, ['--reference']);
   try {
     const t: Target = { host: '127.0.0.1', port: ref.port, measured: ref.child.pid === undefined ? [] : [{ name: 'server', pid: ref.child.pid }] };
     await appends(t, 8, 1, streamCount, size);

@@ -3,6 +3,8 @@
  * each running one operation after another for a fixed time, with latency percentiles and the
  * CPU time every measured process spent per operation (from /proc, Linux only).
  */
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import os from 'node:os';
 import { percentile, processCpuSeconds } from './machine.ts';
@@ -100,4 +102,18 @@ export function formatRun(r: RunResult | undefined, unit = 'writes/s'): string {
   return r === undefined
     ? '-'
     : `${Math.round(r.perSecond).toLocaleString('en-US').padStart(7)} ${unit}  p50 ${r.p50ms.toFixed(2).padStart(6)} ms  p99 ${r.p99ms.toFixed(2).padStart(7)} ms  (${r.writes} ok, ${r.errors} errors)`;
+}
+
+/**
+ * Starts a benchmark file again as a child process serving a reference store; the child reports
+ * its port with process.send({ port }).
+ */
+export async function forkServer(file: string, args: readonly string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(file, [...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve) =>
+    child.once('message', (m: { port: number }) => {
+      resolve(m.port);
+    }),
+  );
+  return { child, port };
 }

@@ -11,8 +11,6 @@
  * machine the client and all nodes share the same cores, and that budget bounds the ratio.
  * Ends with one JSON line of headline figures.
  */
-import { fork } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -20,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import express from 'express';
 import { NodeCluster, waitForLeader } from '../test/integration/support/node-cluster.ts';
-import { formatRun, request, runLoad } from './load.ts';
+import { forkServer, formatRun, request, runLoad } from './load.ts';
 import type { Measured, RunResult } from './load.ts';
 import { machineInfo } from './machine.ts';
 
@@ -91,14 +89,6 @@ function drive(host: string, port: number, clients: number, seconds: number, val
   return runLoad(clients, seconds, async (c, agent) => (await request(agent, host, port, 'POST', `/v1/streams/b${c}-${n++}/events`, body)).status === 201, measured);
 }
 
-async function startReference(framework: 'express' | 'node:http'): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(import.meta.filename, ['--reference', '--framework', framework], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const port = await new Promise<number>((resolve) => child.once('message', (m: { port: number }) => {
-    resolve(m.port);
-  }));
-  return { child, port };
-}
-
 async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const size = Number(values.size);
@@ -130,7 +120,7 @@ async function main(): Promise<void> {
   // Two ceilings: the same HTTP stack as the node (express + JSON: the fair one, the ratio below)
   // and bare node:http (what any framework costs on top).
   for (const framework of ['express', 'node:http'] as const) {
-    const ref = await startReference(framework);
+    const ref = await forkServer(import.meta.filename, ['--reference', '--framework', framework]);
     try {
       await drive('127.0.0.1', ref.port, 8, 1, size);
       const measured = ref.child.pid === undefined ? [] : [{ name: 'server', pid: ref.child.pid }];

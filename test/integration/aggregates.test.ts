@@ -1,18 +1,9 @@
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { derivedEventId } from '../../node/shell/domains/index.ts';
-import { TempDirs } from '../support/temp-dir.ts';
-import { NodeCluster, getJson, readStream, until, waitForLeader } from './support/node-cluster.ts';
+import { clusterPerTest } from './support/cluster-fixture.ts';
+import { getJson, readStream, until, waitForLeader } from './support/node-cluster.ts';
 
-const dirs = new TempDirs();
-let cluster: NodeCluster | undefined;
-let testPassed = false;
-afterEach(async () => {
-  if (cluster !== undefined && !testPassed) process.stderr.write(cluster.dumpLogs());
-  await cluster?.stopAll('SIGKILL');
-  cluster = undefined;
-  testPassed = false;
-}, 30_000);
-afterAll(() => dirs.cleanup());
+const fixture = clusterPerTest();
 
 interface CommandAnswer {
   readonly version?: number;
@@ -30,9 +21,7 @@ function command(base: string, path: string, body: unknown, key?: string): Promi
 
 describe('aggregates over HTTP on a 3-node cluster', () => {
   it('runs commands, answers rule violations with the domain code, and applies a retried command once', async () => {
-    cluster = await NodeCluster.create(await dirs.make(), 3, 141);
-    const c = cluster;
-    c.startAll();
+    const c = await fixture.start(141);
     const leader = await waitForLeader(c);
     const follower = c.specs.map((s) => s.id).find((id) => id !== leader) as string;
     const base = c.url(follower); // commands work through any node
@@ -67,13 +56,11 @@ describe('aggregates over HTTP on a 3-node cluster', () => {
     }
     expect((await getJson<{ code: string }>(`${base}/v1/aggregates/account/nobody`)).body.code).toBe('AggregateNotFound');
     expect((await getJson<{ version: number }>(`${base}/v1/aggregates/account/acc1`)).body.version).toBe(2);
-    testPassed = true;
+    fixture.passed();
   }, 60_000);
 
   it('stores old event versions as written, serves them upcast, and rejects events that break their schema', async () => {
-    cluster = await NodeCluster.create(await dirs.make(), 3, 151);
-    const c = cluster;
-    c.startAll();
+    const c = await fixture.start(151);
     const leader = await waitForLeader(c);
     const base = c.url(leader);
     // A version 1 event, as an older release wrote it.
@@ -90,13 +77,11 @@ describe('aggregates over HTTP on a 3-node cluster', () => {
     const unknownVersion = await getJson<{ code: string }>(`${base}/v1/streams/user-u2/events`, { method: 'POST', headers: json, body: JSON.stringify({ events: [{ type: 'UserRegistered', schemaVersion: 9, data: {} }] }) });
     expect([unknownVersion.status, unknownVersion.body.code]).toEqual([400, 'EventSchemaViolation']);
     expect((await readStream(base, 'user-u2')).body.version).toBe(-1);
-    testPassed = true;
+    fixture.passed();
   }, 60_000);
 
   it('serves projections: a strong read on a follower sees a command just acknowledged by the leader', async () => {
-    cluster = await NodeCluster.create(await dirs.make(), 3, 171);
-    const c = cluster;
-    c.startAll();
+    const c = await fixture.start(171);
     const leader = await waitForLeader(c);
     const followers = c.specs.map((s) => s.id).filter((id) => id !== leader);
     expect((await command(c.url(leader), 'account/p1/commands/Open', { owner: 'carol' })).status).toBe(200);
@@ -122,13 +107,11 @@ describe('aggregates over HTTP on a 3-node cluster', () => {
     const list = await getJson<{ projections: { name: string; lag: number; state: string }[] }>(`${c.url(leader)}/v1/projections`);
     expect(list.body.projections.map((p) => [p.name, p.lag, p.state])).toEqual([['accounts-by-owner', 0, 'running'], ['users-by-email', 0, 'running']]);
     expect(await (await fetch(`${c.url(leader)}/metrics`)).text()).toMatch(/eventraft_projection_lag_events\{projection="users-by-email"\} 0/);
-    testPassed = true;
+    fixture.passed();
   }, 60_000);
 
   it('50 clients withdrawing from one account while the leader is killed: never overdrawn, no command twice, every acknowledged one kept', async () => {
-    cluster = await NodeCluster.create(await dirs.make(), 3, 161);
-    const c = cluster;
-    c.startAll();
+    const c = await fixture.start(161);
     const leader = await waitForLeader(c);
     expect((await command(c.url(leader), 'account/shared/commands/Open', { owner: 'pool' }, 'open')).status).toBe(200);
     expect((await command(c.url(leader), 'account/shared/commands/Deposit', { amount: 1000 }, 'fund')).status).toBe(200);
@@ -192,6 +175,6 @@ describe('aggregates over HTTP on a 3-node cluster', () => {
       expect(applied.length).toBe(Math.min(100, Math.floor(1000 / 15)));
     }
     process.stdout.write(`withdrawals with a leader kill: ${applied.length} applied, ${refused.length} refused for insufficient funds\n`);
-    testPassed = true;
+    fixture.passed();
   }, 180_000);
 });

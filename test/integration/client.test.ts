@@ -1,25 +1,14 @@
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { DomainRuleViolationError, EventraftClient, WrongExpectedVersionError } from '../../node/client/index.ts';
 import type { RecordedEvent } from '../../node/core/eventstore/index.ts';
-import { TempDirs } from '../support/temp-dir.ts';
-import { NodeCluster, until, waitForLeader } from './support/node-cluster.ts';
+import { clusterPerTest } from './support/cluster-fixture.ts';
+import { until, waitForLeader } from './support/node-cluster.ts';
 
-const dirs = new TempDirs();
-let cluster: NodeCluster | undefined;
-let testPassed = false;
-afterEach(async () => {
-  if (cluster !== undefined && !testPassed) process.stderr.write(cluster.dumpLogs());
-  await cluster?.stopAll('SIGKILL');
-  cluster = undefined;
-  testPassed = false;
-}, 30_000);
-afterAll(() => dirs.cleanup());
+const fixture = clusterPerTest();
 
 describe('the TypeScript client against a real cluster', () => {
   it('appends, reads, runs commands, reads aggregates and projections, and subscribes', async () => {
-    cluster = await NodeCluster.create(await dirs.make(), 3, 201);
-    const c = cluster;
-    c.startAll();
+    const c = await fixture.start(201);
     await waitForLeader(c);
     const client = new EventraftClient({ endpoints: c.specs.map((s) => c.url(s.id)) });
 
@@ -64,13 +53,11 @@ describe('the TypeScript client against a real cluster', () => {
     );
     const timedCommands = metrics.map((t) => Number(/eventraft_append_duration_seconds_count\{kind="command",outcome="ok"\} (\d+)/.exec(t)?.[1] ?? 0));
     expect(timedCommands.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(4);
-    testPassed = true;
+    fixture.passed();
   }, 60_000);
 
   it('rides out a leader kill: every command succeeds once', async () => {
-    cluster = await NodeCluster.create(await dirs.make(), 3, 211);
-    const c = cluster;
-    c.startAll();
+    const c = await fixture.start(211);
     const leader = await waitForLeader(c);
     const client = new EventraftClient({ endpoints: c.specs.map((s) => c.url(s.id)), timeoutMs: 3000, retry: { maxAttempts: 40, baseDelayMs: 20, maxDelayMs: 500 } });
     await client.execute('account', 'k1', 'Open', { owner: 'fay' });
@@ -81,6 +68,6 @@ describe('the TypeScript client against a real cluster', () => {
     }
     expect((await client.getAggregate<{ balance: number }>('account', 'k1')).state.balance).toBe(60);
     expect(new Set(results.map((r) => r.version)).size).toBe(60);
-    testPassed = true;
+    fixture.passed();
   }, 90_000);
 });

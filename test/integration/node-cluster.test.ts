@@ -1,29 +1,14 @@
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import net from 'node:net';
-import { TempDirs } from '../support/temp-dir.ts';
-import { NodeCluster, appendValue, getJson, readStream, until, waitForLeader } from './support/node-cluster.ts';
-import type { ClusterView } from './support/node-cluster.ts';
+import { clusterPerTest } from './support/cluster-fixture.ts';
+import { appendValue, getJson, readStream, until, waitForLeader } from './support/node-cluster.ts';
+import type { ClusterView, NodeCluster } from './support/node-cluster.ts';
 
-const dirs = new TempDirs();
-let cluster: NodeCluster | undefined;
-afterEach(async () => {
-  // A test that got this far without calling passed() failed: show what the nodes logged.
-  if (cluster !== undefined && !testPassed) process.stderr.write(cluster.dumpLogs());
-  await cluster?.stopAll('SIGKILL');
-  cluster = undefined;
-  testPassed = false;
-}, 30_000);
-let testPassed = false;
+const fixture = clusterPerTest();
 const passed = (): void => {
-  testPassed = true;
+  fixture.passed();
 };
-afterAll(() => dirs.cleanup());
-
-async function newCluster(hostBase: number, env: Record<string, string> = {}): Promise<NodeCluster> {
-  cluster = await NodeCluster.create(await dirs.make(), 3, hostBase, env);
-  cluster.startAll();
-  return cluster;
-}
+const newCluster = (hostBase: number, env: Record<string, string> = {}): Promise<NodeCluster> => fixture.start(hostBase, env);
 
 /**
  * Each test stream holds one value event: its value, its global position, and how many events
@@ -35,7 +20,6 @@ async function read(url: string, stream: string, consistency = 'strong'): Promis
   if (first === undefined) return { status: res.status === 200 ? 404 : res.status, body: {} };
   return { status: 200, body: { value: first.data.value, position: first.position, count: res.body.events.length } };
 }
-
 
 /** Writes with retries (same Idempotency-Key) across nodes until acknowledged or out of attempts. */
 async function writeWithRetry(c: NodeCluster, key: string, value: string, attempts = 40): Promise<number | undefined> {
@@ -221,8 +205,7 @@ describe('a 3-node cluster of real processes', () => {
   }, 60_000);
 
   it('answers 503 NoLeader with Retry-After while no leader is known', async () => {
-    cluster = await NodeCluster.create(await dirs.make(), 3, 111);
-    const c = cluster;
+    const c = await fixture.create(111);
     c.start('node-0'); // alone: one of three voters can never elect itself
     await until('node-0 to serve HTTP', async () => ((await getJson(`${c.url('node-0')}/livez`)).status === 200 ? true : undefined));
     const write = await appendValue(c.url('node-0'), 'k', 'v');

@@ -1,18 +1,10 @@
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { parseEventStream } from '../../node/client/sse.ts';
-import { TempDirs } from '../support/temp-dir.ts';
-import { NodeCluster, getJson, waitForLeader } from './support/node-cluster.ts';
+import { clusterPerTest } from './support/cluster-fixture.ts';
+import { getJson, waitForLeader } from './support/node-cluster.ts';
+import type { NodeCluster } from './support/node-cluster.ts';
 
-const dirs = new TempDirs();
-let cluster: NodeCluster | undefined;
-let testPassed = false;
-afterEach(async () => {
-  if (cluster !== undefined && !testPassed) process.stderr.write(cluster.dumpLogs());
-  await cluster?.stopAll('SIGKILL');
-  cluster = undefined;
-  testPassed = false;
-}, 30_000);
-afterAll(() => dirs.cleanup());
+const fixture = clusterPerTest();
 
 interface Delivered {
   readonly position: number;
@@ -82,9 +74,7 @@ async function appendOnce(c: NodeCluster, i: number): Promise<void> {
 
 describe('SSE subscriptions', () => {
   it('delivers every event once and in order, catching up then live, across a leader kill and a restart of its own node', async () => {
-    cluster = await NodeCluster.create(await dirs.make(), 3, 181);
-    const c = cluster;
-    c.startAll();
+    const c = await fixture.start(181);
     const leader = await waitForLeader(c);
     const total = 300;
     for (let i = 0; i < 50; i++) await appendOnce(c, i); // history to catch up on
@@ -118,13 +108,11 @@ describe('SSE subscriptions', () => {
     expect(got.map((d) => d.position)).toEqual(Array.from({ length: total }, (_, i) => i));
     expect(new Set(got.map((d) => d.id)).size).toBe(total);
     expect(new Set(got.map((d) => d.node)).size).toBeGreaterThan(1); // it really moved
-    testPassed = true;
+    fixture.passed();
   }, 120_000);
 
   it('filters by stream and resumes a filtered subscription after the last position seen', async () => {
-    cluster = await NodeCluster.create(await dirs.make(), 3, 191);
-    const c = cluster;
-    c.startAll();
+    const c = await fixture.start(191);
     const leader = await waitForLeader(c);
     for (let i = 0; i < 20; i++) await appendOnce(c, i);
     const res = await fetch(`${c.url(leader)}/v1/subscriptions/events?stream=s3`);
@@ -150,6 +138,6 @@ describe('SSE subscriptions', () => {
     abort2.abort();
     const bad = await getJson<{ code: string }>(`${c.url(leader)}/v1/subscriptions/events`, { headers: { 'last-event-id': 'yesterday' } });
     expect([bad.status, bad.body.code]).toEqual([400, 'InvalidLastEventId']);
-    testPassed = true;
+    fixture.passed();
   }, 60_000);
 });
