@@ -26,7 +26,13 @@ describe('event store regression seeds', () => {
   // (WrongExpectedVersion) and answered; the second copy, applied after another append, succeeded.
   // The real transport never duplicates a message (TCP), so the simulator no longer does for
   // proposals in event-store mode; see docs/event-storage.md on client sessions (§6.3).
-  it.each([[10252, 5]])('seed %i with %i voters', (seed, nodes) => {
+  // Seed 20798 (3 voters) made the checker's search explode (over 2^24 memo entries) on appends
+  // whose proposer crashed before answering. Such an append now enters the history with the
+  // outcome a replica applied, or not at all when no node ever applied it.
+  it.each([
+    [10252, 5],
+    [20798, 3],
+  ])('seed %i with %i voters', (seed, nodes) => {
     const result = runCampaign(seed, 1, { nodes, steps: 20_000, eventStore: true });
     if (result.failure) throw new Error(result.failure.report);
   });

@@ -66,7 +66,14 @@ export function isLinearizable<S, I, O>(model: Model<S, I, O>, history: readonly
     if (call.next) call.next.prev = call;
   };
 
-  const linearized = new Uint8Array(history.length);
+  // The set of linearized operations, as a bitset; memo keys carry it as a compact string.
+  const linearized = new Uint8Array(Math.ceil(history.length / 8));
+  const bitsKey = (): string => String.fromCharCode(...linearized);
+  const setBit = (i: number, on: boolean): void => {
+    const byte = i >> 3;
+    const mask = 1 << (i & 7);
+    linearized[byte] = on ? (linearized[byte] as number) | mask : (linearized[byte] as number) & ~mask;
+  };
   const seen = new Set<string>();
   const stack: { call: Entry; state: S }[] = [];
   let state = model.init;
@@ -77,8 +84,8 @@ export function isLinearizable<S, I, O>(model: Model<S, I, O>, history: readonly
       const op = history[entry.op] as Operation<I, O>;
       const next = model.step(state, op.input, op.output);
       if (next !== undefined) {
-        linearized[entry.op] = 1;
-        const key = `${model.key(next)}|${linearized.join('')}`;
+        setBit(entry.op, true);
+        const key = `${model.key(next)}|${bitsKey()}`;
         if (!seen.has(key)) {
           seen.add(key);
           stack.push({ call: entry, state });
@@ -87,7 +94,7 @@ export function isLinearizable<S, I, O>(model: Model<S, I, O>, history: readonly
           entry = head.next;
           continue;
         }
-        linearized[entry.op] = 0;
+        setBit(entry.op, false);
       }
       entry = entry.next;
     } else {
@@ -95,7 +102,7 @@ export function isLinearizable<S, I, O>(model: Model<S, I, O>, history: readonly
       const top = stack.pop();
       if (top === undefined) return false;
       state = top.state;
-      linearized[top.call.op] = 0;
+      setBit(top.call.op, false);
       unlift(top.call);
       entry = top.call.next;
     }

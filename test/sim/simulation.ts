@@ -174,6 +174,11 @@ export class Simulation {
   private readonly streamOps = new Map<string, Operation<StreamInput, StreamOutput>[]>();
   /** Appends in flight: command text -> its operation (answered when the proposer applies it). */
   private readonly pendingAppends = new Map<string, { stream: string; index: number; call: number; input: StreamInput }>();
+  /**
+   * What an unanswered append did, seen on whichever node applied it first (all replicas agree):
+   * its proposer crashed, but its effect is known. Appends no node ever applied are left out.
+   */
+  private readonly appliedUnanswered = new Map<string, AppendOutcome>();
   /** Strong reads in flight: request id -> the stream and when it was asked. */
   private readonly pendingReads = new Map<string, { stream: string; call: number }>();
   /** index -> event store hash after applying it, to compare replicas. */
@@ -873,8 +878,13 @@ export class Simulation {
     const store = node.events;
     if (store === undefined) return undefined;
     let outcome: AppendOutcome | undefined;
-    if (e.type === 'Normal' && e.data.length > 0) outcome = store.apply(e.index, `e${e.index}`, e.data);
-    else store.skip(e.index);
+    if (e.type === 'Normal' && e.data.length > 0) {
+      outcome = store.apply(e.index, `e${e.index}`, e.data);
+      const data = dec.decode(e.data);
+      if (this.pendingAppends.has(data) && !this.appliedUnanswered.has(data)) this.appliedUnanswered.set(data, outcome);
+    } else {
+      store.skip(e.index);
+    }
     const known = this.appliedStoreHash.get(e.index);
     if (known !== undefined && known !== store.stateHash) throw this.violation(`State Machine Safety: ${node.id} event store at ${e.index} has hash ${store.stateHash}, another node ${known}`);
     this.appliedStoreHash.set(e.index, store.stateHash);
@@ -911,18 +921,9 @@ export class Simulation {
     const op = this.pendingAppends.get(data);
     if (op === undefined) return;
     this.pendingAppends.delete(data);
-    let output: StreamOutput;
-    if (outcome.ok) {
-      const r = outcome.results[0];
-      if (r === undefined) throw this.violation(`append ${op.index} succeeded without a result`);
-      output = { kind: 'appended', firstVersion: r.firstVersion };
-      this.lastSeenVersion.set(op.stream, r.lastVersion);
-    } else if (outcome.error === 'WrongExpectedVersion') {
-      output = { kind: 'conflict', actual: outcome.actual };
-      this.lastSeenVersion.set(op.stream, outcome.actual);
-    } else {
-      throw this.violation(`append ${op.index} was refused: ${outcome.error}`);
-    }
+    const output = streamOutput(outcome);
+    if (output === undefined) throw this.violation(`append ${op.index} was refused: ${outcome.ok ? 'no result' : outcome.error}`);
+    this.lastSeenVersion.set(op.stream, output.kind === 'appended' ? output.firstVersion + (op.input.kind === 'append' ? op.input.count : 1) - 1 : output.kind === 'conflict' ? output.actual : -1);
     this.record(op.stream, { call: op.call, ret: this.now, input: op.input, output });
   }
 
@@ -943,7 +944,13 @@ export class Simulation {
 
   /** Each stream's history, with unanswered appends open-ended, must be linearizable. */
   private checkStreamsLinearizable(): void {
-    for (const op of this.pendingAppends.values()) this.record(op.stream, { call: op.call, ret: Infinity, input: op.input, output: undefined });
+    // An append never answered took effect when some node applied it (its outcome is known, its
+    // answer time is not), or never: then nothing observed depends on it and it is left out.
+    for (const [data, op] of this.pendingAppends) {
+      const outcome = this.appliedUnanswered.get(data);
+      if (outcome === undefined) continue;
+      this.record(op.stream, { call: op.call, ret: Infinity, input: op.input, output: streamOutput(outcome) });
+    }
     this.pendingAppends.clear();
     for (const [stream, ops] of this.streamOps) {
       if (!isLinearizable(streamModel, ops)) {
@@ -991,6 +998,15 @@ function mixHash(prev: number, digest: string): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h;
+}
+
+/** An append's outcome as the stream model sees it (undefined: neither appended nor a conflict). */
+function streamOutput(outcome: AppendOutcome): StreamOutput | undefined {
+  if (outcome.ok) {
+    const r = outcome.results[0];
+    return r === undefined ? undefined : { kind: 'appended', firstVersion: r.firstVersion };
+  }
+  return outcome.error === 'WrongExpectedVersion' ? { kind: 'conflict', actual: outcome.actual } : undefined;
 }
 
 function encodeFsm(fsm: Fsm, store?: EventStoreStateMachine): Uint8Array {
