@@ -30,4 +30,17 @@ describe('the linearizability checker, on one stream', () => {
     expect(isLinearizable(streamModel, [append(0, Infinity, 'any', undefined), read(5, 6, -1)])).toBe(true);
     expect(isLinearizable(streamModel, [append(0, Infinity, 'any', undefined), read(5, 6, 0), read(7, 8, -1)])).toBe(false);
   });
+
+  it('stays fast on a burst of concurrent refused appends and reads (the search places them greedily)', () => {
+    // 40 operations all concurrent, as after a long partition: refused appends pinned to each
+    // version as it passes, and appends that move it.
+    const ops: Op[] = [];
+    for (let v = 0; v < 10; v++) {
+      ops.push(append(v, 1000, 'any', { kind: 'appended', firstVersion: v }));
+      for (let k = 0; k < 3; k++) ops.push(append(v, 1000, 'no_stream', { kind: 'conflict', actual: v }));
+    }
+    expect(isLinearizable(streamModel, ops)).toBe(true);
+    // One refused append claiming a version the stream never had breaks it.
+    expect(isLinearizable(streamModel, [...ops, append(5, 1000, 'no_stream', { kind: 'conflict', actual: 42 })])).toBe(false);
+  });
 });

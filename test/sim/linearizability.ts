@@ -75,7 +75,10 @@ export function isLinearizable<S, I, O>(model: Model<S, I, O>, history: readonly
     linearized[byte] = on ? (linearized[byte] as number) | mask : (linearized[byte] as number) & ~mask;
   };
   const seen = new Set<string>();
-  const stack: { call: Entry; state: S }[] = [];
+  // `forced`: the operation left the state unchanged, so placing it as early as it is legal is
+  // never worse than later (it only discharges an obligation); its alternative is not explored.
+  // Without this, a burst of concurrent refused appends or reads makes the search exponential.
+  const stack: { call: Entry; state: S; forced: boolean }[] = [];
   let state = model.init;
   let entry = head.next;
   while (head.next !== undefined) {
@@ -88,7 +91,7 @@ export function isLinearizable<S, I, O>(model: Model<S, I, O>, history: readonly
         const key = `${model.key(next)}|${bitsKey()}`;
         if (!seen.has(key)) {
           seen.add(key);
-          stack.push({ call: entry, state });
+          stack.push({ call: entry, state, forced: model.key(next) === model.key(state) });
           state = next;
           lift(entry);
           entry = head.next;
@@ -98,8 +101,13 @@ export function isLinearizable<S, I, O>(model: Model<S, I, O>, history: readonly
       }
       entry = entry.next;
     } else {
-      // A return whose call cannot be placed before it: undo the last choice.
-      const top = stack.pop();
+      // A return whose call cannot be placed before it: undo the last real choice.
+      let top = stack.pop();
+      while (top?.forced === true) {
+        setBit(top.call.op, false);
+        unlift(top.call);
+        top = stack.pop();
+      }
       if (top === undefined) return false;
       state = top.state;
       setBit(top.call.op, false);

@@ -945,11 +945,14 @@ export class Simulation {
   /** Each stream's history, with unanswered appends open-ended, must be linearizable. */
   private checkStreamsLinearizable(): void {
     // An append never answered took effect when some node applied it (its outcome is known, its
-    // answer time is not), or never: then nothing observed depends on it and it is left out.
+    // answer time is not), or never. Only a successful one changed what others observe; one that
+    // was refused, or never applied, is left out: with no answer time it could float anywhere
+    // after its call, and a few such appends multiply the orders the search must try.
     for (const [data, op] of this.pendingAppends) {
       const outcome = this.appliedUnanswered.get(data);
-      if (outcome === undefined) continue;
-      this.record(op.stream, { call: op.call, ret: Infinity, input: op.input, output: streamOutput(outcome) });
+      const output = outcome === undefined ? undefined : streamOutput(outcome);
+      if (output?.kind !== 'appended') continue;
+      this.record(op.stream, { call: op.call, ret: Infinity, input: op.input, output });
     }
     this.pendingAppends.clear();
     for (const [stream, ops] of this.streamOps) {
