@@ -190,6 +190,13 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     next(new HttpProblem({ status: 404, code: 'NotFound', title: 'No such endpoint' }));
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (res.headersSent) {
+      // A streaming answer (a subscription) failed midway: no problem document can follow the
+      // events already sent, so log it and end the stream; the client resumes elsewhere.
+      log.warn({ err, method: req.method, path: req.path }, 'streaming response failed');
+      res.end();
+      return;
+    }
     const p = toProblem(err);
     if (p !== undefined) {
       sendProblem(res, p);
