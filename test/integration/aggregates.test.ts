@@ -77,6 +77,10 @@ describe('aggregates over HTTP on a 3-node cluster', () => {
     const unknownVersion = await getJson<{ code: string }>(`${base}/v1/streams/user-u2/events`, { method: 'POST', headers: json, body: JSON.stringify({ events: [{ type: 'UserRegistered', schemaVersion: 9, data: {} }] }) });
     expect([unknownVersion.status, unknownVersion.body.code]).toEqual([400, 'EventSchemaViolation']);
     expect((await readStream(base, 'user-u2')).body.version).toBe(-1);
+    // Without a schemaVersion, a declared type is taken at its latest version.
+    const latest = await getJson(`${base}/v1/streams/user-u3/events`, { method: 'POST', headers: json, body: JSON.stringify({ events: [{ type: 'UserRegistered', data: { email: 'u3@x.io', displayName: 'U3', marketingOptIn: true } }] }) });
+    expect(latest.status).toBe(201);
+    expect((await readStream(base, 'user-u3')).body.events[0]).toMatchObject({ schemaVersion: 2 });
     fixture.passed();
   }, 60_000);
 

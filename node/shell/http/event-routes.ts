@@ -156,7 +156,9 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
     if (size > deps.maxEventBytes) {
       throw new HttpProblem({ status: 413, code: 'EventTooLarge', title: 'Event too large', detail: `event ${i} of stream ${stream} is ${size} bytes of data and metadata; the limit is ${deps.maxEventBytes}` });
     }
-    const proposed = proposedEvent({ ...e, id: e.id ?? (key === undefined ? randomUUID() : derivedEventId(key, stream, i)) });
+    // Without a schemaVersion, a declared event type is at its latest version (others at 1).
+    const schemaVersion = e.schemaVersion ?? registry.latestSchemaVersion(e.type) ?? 1;
+    const proposed = proposedEvent({ ...e, schemaVersion, id: e.id ?? (key === undefined ? randomUUID() : derivedEventId(key, stream, i)) });
     // Declared event types are checked against their schema version: stored forever, they must
     // be readable forever. Undeclared types are free-form.
     const problems = registry.checkEvent(proposed.type, proposed.schemaVersion, proposed.data);
