@@ -88,7 +88,7 @@ function checkEvent(e: unknown): string | undefined {
   return undefined;
 }
 
-export function isExpectedVersion(v: unknown): v is ExpectedVersion {
+function isExpectedVersion(v: unknown): v is ExpectedVersion {
   return v === 'any' || v === 'no_stream' || v === 'exists' || isSafeNonNegative(v);
 }
 

@@ -114,11 +114,6 @@ export class LmdbEventStorage implements EventStorage {
     this.current = meta;
   }
 
-  /** Resolves once every write so far is on disk. */
-  async flushed(): Promise<void> {
-    await this.root.flushed;
-  }
-
   async close(): Promise<void> {
     await this.root.close();
   }
