@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LmdbEventStorage } from '../../../../../node/shell/eventstore/lmdb-event-storage.ts';
+import type { LmdbEventStorageOptions } from '../../../../../node/shell/eventstore/lmdb-event-storage.ts';
 import { describeEventStoreStateMachine } from '../../core/eventstore/state-machine-contract.ts';
 
 // The property test makes hundreds of stores: one directory each, removed at the end.
@@ -14,10 +15,15 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-describeEventStoreStateMachine('LmdbEventStorage', {
-  make: () => {
-    const s = LmdbEventStorage.open(path.join(root, String(n++)));
-    opened.push(s);
-    return s;
-  },
-});
+// With the node's defaults (writes pending in memory between commits) and with a commit every
+// two events, so that reads cross the line between committed and pending writes.
+const modes: Record<string, Partial<LmdbEventStorageOptions>> = { 'default flushing': {}, 'a commit every 2 events': { flushDelayMs: 3_600_000, maxPendingEvents: 2 } };
+for (const [mode, options] of Object.entries(modes)) {
+  describeEventStoreStateMachine(`LmdbEventStorage, ${mode}`, {
+    make: () => {
+      const s = LmdbEventStorage.open(path.join(root, String(n++)), options);
+      opened.push(s);
+      return s;
+    },
+  });
+}
