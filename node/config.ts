@@ -37,6 +37,22 @@ export interface NodeConfig {
   /** When set, admin endpoints require `Authorization: Bearer <token>`. */
   readonly adminToken: string | undefined;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** The Redis cache; undefined: no cache, every read goes to the store. */
+  readonly redis: RedisConfig | undefined;
+}
+
+export interface RedisConfig {
+  /** redis:// or rediss:// (TLS), without credentials in logs. */
+  readonly url: string;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly caFile: string | undefined;
+  readonly ttlMs: number;
+  readonly ttlJitter: number;
+  readonly negativeTtlMs: number;
+  readonly commandTimeoutMs: number;
+  readonly breakerFailureThreshold: number;
+  readonly breakerOpenMs: number;
 }
 
 /** Every setting, its environment variable and its default. */
@@ -62,6 +78,16 @@ export const settings = {
   maxAppendEvents: { env: 'EVENTRAFT_MAX_APPEND_EVENTS', default: 1_000, help: 'most events in one append request' },
   adminToken: { env: 'EVENTRAFT_ADMIN_TOKEN', help: 'bearer token for admin endpoints (or EVENTRAFT_ADMIN_TOKEN_FILE)' },
   logLevel: { env: 'EVENTRAFT_LOG_LEVEL', default: 'info', help: 'fatal|error|warn|info|debug|trace' },
+  redisUrl: { env: 'EVENTRAFT_REDIS_URL', help: 'Redis cache: redis://host:port or rediss://host:port (TLS); unset: no cache' },
+  redisUsername: { env: 'EVENTRAFT_REDIS_USERNAME', help: 'Redis ACL user' },
+  redisPassword: { env: 'EVENTRAFT_REDIS_PASSWORD', help: 'Redis password (prefer EVENTRAFT_REDIS_PASSWORD_FILE, e.g. a mounted Secret)' },
+  redisCaFile: { env: 'EVENTRAFT_REDIS_CA_FILE', help: 'PEM CA bundle to verify a rediss:// server' },
+  cacheTtlMs: { env: 'EVENTRAFT_CACHE_TTL_MS', default: 300_000, help: 'TTL of cached values and tombstones' },
+  cacheTtlJitter: { env: 'EVENTRAFT_CACHE_TTL_JITTER', default: 0.1, help: 'each TTL is drawn from [ttl, ttl x (1 + jitter))' },
+  cacheNegativeTtlMs: { env: 'EVENTRAFT_CACHE_NEGATIVE_TTL_MS', default: 2_000, help: 'TTL of negative entries (aggregates or rows that do not exist)' },
+  cacheTimeoutMs: { env: 'EVENTRAFT_CACHE_TIMEOUT_MS', default: 50, help: 'longest a Redis command may take before the store answers instead' },
+  cacheBreakerFailures: { env: 'EVENTRAFT_CACHE_BREAKER_FAILURES', default: 5, help: 'consecutive Redis failures that open the circuit' },
+  cacheBreakerOpenMs: { env: 'EVENTRAFT_CACHE_BREAKER_OPEN_MS', default: 1_000, help: 'how long the circuit stays open before a probe' },
 } as const;
 
 const hostPort = '^(\\[[^\\]]+\\]|[^:\\s/]+):\\d{1,5}$';
@@ -91,6 +117,16 @@ const schema = {
     maxAppendEvents: { type: 'integer', minimum: 1, maximum: 10_000 },
     adminToken: { type: 'string', minLength: 8 },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] },
+    redisUrl: { type: 'string', pattern: '^rediss?://[^\\s]+$' },
+    redisUsername: { type: 'string', minLength: 1 },
+    redisPassword: { type: 'string', minLength: 1 },
+    redisCaFile: { type: 'string', minLength: 1 },
+    cacheTtlMs: { type: 'integer', minimum: 1_000, maximum: 7 * 24 * 3_600_000 },
+    cacheTtlJitter: { type: 'number', minimum: 0, maximum: 1 },
+    cacheNegativeTtlMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
+    cacheTimeoutMs: { type: 'integer', minimum: 1, maximum: 10_000 },
+    cacheBreakerFailures: { type: 'integer', minimum: 1, maximum: 1_000 },
+    cacheBreakerOpenMs: { type: 'integer', minimum: 10, maximum: 600_000 },
   },
 } as const;
 
@@ -126,6 +162,14 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       raw.adminToken = readFileSync(tokenFile, 'utf8').trim();
     } catch (err) {
       problems.push(`EVENTRAFT_ADMIN_TOKEN_FILE: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const redisPasswordFile = env.EVENTRAFT_REDIS_PASSWORD_FILE;
+  if (redisPasswordFile !== undefined && redisPasswordFile !== '') {
+    try {
+      raw.redisPassword = readFileSync(redisPasswordFile, 'utf8').trim();
+    } catch (err) {
+      problems.push(`EVENTRAFT_REDIS_PASSWORD_FILE: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
   if (typeof raw.initialMembers === 'object' && raw.initialMembers !== null) {
@@ -180,6 +224,13 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     const count = Object.keys(initialMembers).length;
     if (count % 2 === 0) problems.push(`initialMembers has ${count} members: use an odd number so a majority survives the same failures`);
   }
+  const redisUrl = v.redisUrl as string | undefined;
+  if (redisUrl === undefined) {
+    for (const k of ['redisUsername', 'redisPassword', 'redisCaFile'] as const) if (v[k] !== undefined) problems.push(`${k} (${settings[k].env}) is set but EVENTRAFT_REDIS_URL is not`);
+  } else {
+    if (/^rediss?:\/\/[^/@]*:[^/@]*@/.test(redisUrl)) problems.push('redisUrl (EVENTRAFT_REDIS_URL): put the password in EVENTRAFT_REDIS_PASSWORD_FILE, not in the URL (URLs get logged)');
+    if (v.redisCaFile !== undefined && !redisUrl.startsWith('rediss://')) problems.push('redisCaFile (EVENTRAFT_REDIS_CA_FILE) needs a rediss:// URL');
+  }
   if (problems.length > 0) return { ok: false, problems };
 
   const adminToken = v.adminToken as string | undefined;
@@ -205,6 +256,21 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     maxAppendEvents: get('maxAppendEvents') as number,
     adminToken,
     logLevel: get('logLevel') as NodeConfig['logLevel'],
+    redis:
+      redisUrl === undefined
+        ? undefined
+        : {
+            url: redisUrl,
+            username: v.redisUsername as string | undefined,
+            password: v.redisPassword as string | undefined,
+            caFile: v.redisCaFile as string | undefined,
+            ttlMs: get('cacheTtlMs') as number,
+            ttlJitter: get('cacheTtlJitter') as number,
+            negativeTtlMs: get('cacheNegativeTtlMs') as number,
+            commandTimeoutMs: get('cacheTimeoutMs') as number,
+            breakerFailureThreshold: get('cacheBreakerFailures') as number,
+            breakerOpenMs: get('cacheBreakerOpenMs') as number,
+          },
   };
   return { ok: true, config: Object.freeze(config) };
 }

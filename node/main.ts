@@ -16,10 +16,12 @@ import { account } from './domains/account.ts';
 import { user } from './domains/user.ts';
 import { CommandService, DomainRegistry } from './shell/domains/index.ts';
 import { ProjectionRunner, ProjectionStore } from './shell/projections/index.ts';
+import { AggregateCache, CacheAside, Invalidator, RedisCache } from './shell/cache/index.ts';
 import { Driver } from './shell/driver.ts';
 import { LmdbEventStorage } from './shell/eventstore/index.ts';
 import { createHttpApp } from './shell/http/app.ts';
 import { formatMemberAddress } from './shell/member-address.ts';
+import { CacheMetrics } from './shell/metrics/cache-metrics.ts';
 import { RaftMetrics } from './shell/metrics/raft-metrics.ts';
 import { StoreMetrics } from './shell/metrics/store-metrics.ts';
 import { DiskLogStore } from './shell/storage/index.ts';
@@ -150,6 +152,28 @@ async function startNode(config: NodeConfig): Promise<void> {
   });
   projections.notify(); // catch up with what was applied before this start
 
+  const cacheMetrics = new CacheMetrics(registry);
+  const cache =
+    config.redis === undefined
+      ? undefined
+      : new RedisCache({
+          ...config.redis,
+          namespace: `eventraft:${config.clusterId}`,
+          log: log.child({ component: 'cache' }),
+          onCircuitState: (state) => {
+            cacheMetrics.setCircuit(state);
+          },
+          onCommand: (op, seconds, ok) => {
+            cacheMetrics.duration.observe({ op, outcome: ok ? 'ok' : 'error' }, seconds);
+          },
+        });
+  if (cache === undefined) log.info('no Redis configured (EVENTRAFT_REDIS_URL): aggregate reads fold from the store every time');
+  const invalidator = cache === undefined ? undefined : new Invalidator({ cache, metrics: cacheMetrics, log });
+  const aggregates = new AggregateCache({ aside: new CacheAside({ cache, metrics: cacheMetrics, log }), cache, invalidator, registry: domains, events, log });
+  driver.onApplied(() => {
+    aggregates.applied();
+  });
+
   const commands = new CommandService({ driver, events, registry: domains, now: Date.now });
   const app = createHttpApp({
     driver,
@@ -165,6 +189,8 @@ async function startNode(config: NodeConfig): Promise<void> {
     maxEventBytes: config.maxEventBytes,
     maxAppendEvents: config.maxAppendEvents,
     adminToken: config.adminToken,
+    aggregates,
+    cache,
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.httpListen.port, config.httpListen.host, () => {
@@ -207,6 +233,7 @@ async function startNode(config: NodeConfig): Promise<void> {
     await store.close();
     await eventStorage.close();
     await projectionStore.close();
+    cache?.close();
     log.info('stopped');
     process.exit(0);
   };

@@ -1,8 +1,9 @@
 import type express from 'express';
 import type { EventStoreStateMachine, Json } from '../../core/eventstore/index.ts';
+import type { AggregateCache } from '../cache/index.ts';
 import type { CommandService, DomainRegistry } from '../domains/index.ts';
 import { HttpProblem } from './problem.ts';
-import { idempotencyKey, nameParam, route } from './request.ts';
+import { consistency, idempotencyKey, nameParam, route } from './request.ts';
 import type { TimedWrite } from './request.ts';
 import type { ReadBarrier } from './read-barrier.ts';
 
@@ -12,13 +13,15 @@ export interface AggregateRoutesDeps {
   readonly commands: CommandService;
   readonly readBarrier: ReadBarrier;
   readonly timed: TimedWrite;
+  /** Aggregate state through the Redis cache (or straight from the store without one). */
+  readonly aggregates: AggregateCache;
 }
 
 const MAX_BATCH = 100;
 
 /** Aggregates (ARCHITECTURE §6): commands, and state folded from the aggregate's stream. */
 export function registerAggregateRoutes(app: express.Express, deps: AggregateRoutesDeps): void {
-  const { registry, events, commands, readBarrier } = deps;
+  const { registry, commands, readBarrier, aggregates } = deps;
 
   app.post(
     '/v1/aggregates/:type/:id/commands/:command',
@@ -38,7 +41,9 @@ export function registerAggregateRoutes(app: express.Express, deps: AggregateRou
       const type = knownType(nameParam(req, 'type', 'AggregateType'));
       const id = nameParam(req, 'id', 'AggregateId');
       await readBarrier(req);
-      const view = registry.load(events, type, id);
+      // strong and leader reads must reflect this node's state as of the barrier; eventual reads
+      // may take the cached state as it is.
+      const view = await aggregates.read(type, id, consistency(req) !== 'eventual');
       if (view.version === -1) throw new HttpProblem({ status: 404, code: 'AggregateNotFound', title: 'Aggregate not found', detail: `${type} ${id} has no events` });
       res.json(view);
     }),
@@ -55,11 +60,8 @@ export function registerAggregateRoutes(app: express.Express, deps: AggregateRou
       }
       await readBarrier(req);
       // Missing aggregates are listed with version -1 and null state, so callers can tell.
-      const aggregates = ids.map((id) => {
-        const view = registry.load(events, type, id);
-        return view.version === -1 ? { ...view, state: null } : view;
-      });
-      res.json({ type, aggregates });
+      const views = await aggregates.readMany(type, ids, consistency(req) !== 'eventual');
+      res.json({ type, aggregates: views });
     }),
   );
 

@@ -10,6 +10,7 @@ import type { NodeId } from '../../core/raft/index.ts';
 import type { Driver } from '../driver.ts';
 import type { CommandService, DomainRegistry } from '../domains/index.ts';
 import { registerAggregateRoutes } from './aggregate-routes.ts';
+import type { AggregateCache, RedisCache } from '../cache/index.ts';
 import type { StoreMetrics } from '../metrics/store-metrics.ts';
 import type { ProjectionRunner } from '../projections/index.ts';
 import { registerEventRoutes } from './event-routes.ts';
@@ -33,6 +34,9 @@ export interface HttpAppDeps {
   readonly maxEventBytes: number;
   readonly maxAppendEvents: number;
   readonly adminToken: string | undefined;
+  readonly aggregates: AggregateCache;
+  /** The Redis cache, when one is configured (its state shows in /v1/cluster). */
+  readonly cache: RedisCache | undefined;
   /** Milliseconds since the epoch (injectable for tests). */
   readonly now?: () => number;
 }
@@ -125,7 +129,8 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     });
     // The store's own view: replicas at the same applied index have the same hash.
     const store = { appliedIndex: deps.events.appliedIndex, events: deps.events.nextPosition, hash: deps.events.stateHash };
-    res.json({ id: s.id, role: s.role.toLowerCase(), term: s.term, leader: s.leaderId || null, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, members, store });
+    const cache = deps.cache === undefined ? { enabled: false } : { enabled: true, circuit: deps.cache.circuitState };
+    res.json({ id: s.id, role: s.role.toLowerCase(), term: s.term, leader: s.leaderId || null, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, members, store, cache });
   });
   app.post(
     '/v1/cluster/members',
@@ -176,7 +181,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   const readBarrier = readBarrierFor(driver);
   const timed = timer(deps.storeMetrics);
   registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now, timed });
-  registerAggregateRoutes(app, { events: deps.events, registry: deps.domains, commands: deps.commands, readBarrier, timed });
+  registerAggregateRoutes(app, { events: deps.events, registry: deps.domains, commands: deps.commands, readBarrier, timed, aggregates: deps.aggregates });
   registerSubscriptionRoutes(app, {
     events: deps.events,
     domains: deps.domains,

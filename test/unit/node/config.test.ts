@@ -56,6 +56,47 @@ describe('node config', () => {
     expect(problems({ EVENTRAFT_NODE_ID: 'a', EVENTRAFT_INITIAL_MEMBERS: 'a=h:1,b=nope' })).toEqual(['initialMembers: "b=nope" is not id=peerHost:port[/httpHost:port]']);
   });
 
+  it('configures no cache without a Redis URL, and the cache with its defaults and a password file', () => {
+    const none = parseConfig(base);
+    if (!none.ok) throw new Error(none.problems.join('\n'));
+    expect(none.config.redis).toBeUndefined();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'eventraft-config-'));
+    try {
+      writeFileSync(path.join(dir, 'pw'), 's3cret\n');
+      const r = parseConfig({ ...base, EVENTRAFT_REDIS_URL: 'redis://cache:6379', EVENTRAFT_REDIS_PASSWORD_FILE: path.join(dir, 'pw'), EVENTRAFT_CACHE_TIMEOUT_MS: '30' });
+      if (!r.ok) throw new Error(r.problems.join('\n'));
+      expect(r.config.redis).toEqual({
+        url: 'redis://cache:6379',
+        username: undefined,
+        password: 's3cret',
+        caFile: undefined,
+        ttlMs: 300_000,
+        ttlJitter: 0.1,
+        negativeTtlMs: 2_000,
+        commandTimeoutMs: 30,
+        breakerFailureThreshold: 5,
+        breakerOpenMs: 1_000,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports every cache setting problem at once', () => {
+    const r = parseConfig({ ...base, EVENTRAFT_REDIS_URL: 'redis://u:pw@cache:6379', EVENTRAFT_REDIS_CA_FILE: '/ca.pem', EVENTRAFT_CACHE_TTL_JITTER: '2', EVENTRAFT_CACHE_TIMEOUT_MS: '0' });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems.some((p) => p.startsWith('cacheTtlJitter (EVENTRAFT_CACHE_TTL_JITTER)'))).toBe(true);
+    expect(r.problems.some((p) => p.startsWith('cacheTimeoutMs (EVENTRAFT_CACHE_TIMEOUT_MS)'))).toBe(true);
+    const relations = parseConfig({ ...base, EVENTRAFT_REDIS_URL: 'redis://u:pw@cache:6379', EVENTRAFT_REDIS_CA_FILE: '/ca.pem' });
+    expect(relations.ok ? [] : relations.problems).toEqual([
+      'redisUrl (EVENTRAFT_REDIS_URL): put the password in EVENTRAFT_REDIS_PASSWORD_FILE, not in the URL (URLs get logged)',
+      'redisCaFile (EVENTRAFT_REDIS_CA_FILE) needs a rediss:// URL',
+    ]);
+    const orphan = parseConfig({ ...base, EVENTRAFT_REDIS_PASSWORD: 'x' });
+    expect(orphan.ok ? [] : orphan.problems).toEqual(['redisPassword (EVENTRAFT_REDIS_PASSWORD) is set but EVENTRAFT_REDIS_URL is not']);
+  });
+
   it('reads a JSON config file, overridden by the environment, and reports an unreadable one', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'eventraft-config-'));
     const file = path.join(dir, 'eventraft.json');

@@ -1,0 +1,289 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import { createClient } from 'redis';
+import { CacheAside, Invalidator, RedisCache } from '../../../../../node/shell/cache/index.ts';
+import type { RedisCacheOptions, Versioned } from '../../../../../node/shell/cache/index.ts';
+import { RedisServer } from '../../../../support/redis-server.ts';
+
+const log = pino({ level: 'silent' });
+let redis: RedisServer;
+const caches: RedisCache[] = [];
+let namespaceSeq = 0;
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterEach(async () => {
+  for (const c of caches.splice(0)) c.close();
+  await redis.restart(); // a test may have killed it
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+/** A cache on its own namespace (tests share one Redis, as clusters may), connected. */
+async function connected(options: Partial<RedisCacheOptions> = {}): Promise<RedisCache> {
+  const cache = new RedisCache({
+    url: redis.url,
+    namespace: `test${namespaceSeq++}`,
+    ttlMs: 60_000,
+    ttlJitter: 0.1,
+    negativeTtlMs: 2_000,
+    commandTimeoutMs: 200,
+    breakerFailureThreshold: 3,
+    breakerOpenMs: 100,
+    log,
+    ...options,
+  });
+  caches.push(cache);
+  await until(async () => {
+    try {
+      await cache.getMany(['probe']);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return cache;
+}
+
+async function until(cond: () => Promise<boolean> | boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+type RawClient = ReturnType<typeof rawClientOf>;
+function rawClientOf(url: string) {
+  return createClient({ url });
+}
+
+async function rawClient(): Promise<RawClient> {
+  const c = rawClientOf(redis.url);
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}
+
+describe('RedisCache', () => {
+  it('stores a value with its version and refuses to overwrite it with an older or equal one', async () => {
+    const cache = await connected();
+    const key = cache.key('agg', 'a');
+    expect(await cache.set(key, 3, '{"n":3}')).toBe(true);
+    expect(await cache.set(key, 2, '{"n":2}')).toBe(false);
+    expect(await cache.set(key, 3, '{"n":"other"}')).toBe(false);
+    expect(await cache.getMany([key, cache.key('agg', 'missing')])).toEqual([{ version: 3, payload: '{"n":3}' }, undefined]);
+    expect(await cache.set(key, 4, '{"n":4}')).toBe(true);
+    expect(await cache.getMany([key])).toEqual([{ version: 4, payload: '{"n":4}' }]);
+  });
+
+  it('rejects the slow loader of the stale-set race: miss, load v1, v2 commits and invalidates, set v1', async () => {
+    const cache = await connected();
+    const key = cache.key('agg', 'raced');
+    // 1. A reader misses ...
+    expect(await cache.getMany([key])).toEqual([undefined]);
+    // 2. ... and loads version 1 from the store (slowly).
+    const loaded = { version: 1, payload: '{"balance":10}' };
+    // 3. Meanwhile a write commits version 2 and, after apply, invalidates the key.
+    await cache.invalidate(new Map([[key, 2]]));
+    // 4. The slow loader's fill of version 1 is refused; nothing stale is cached.
+    expect(await cache.set(key, loaded.version, loaded.payload)).toBe(false);
+    expect(await cache.getMany([key])).toEqual([undefined]);
+    // A fill at the new version is accepted.
+    expect(await cache.set(key, 2, '{"balance":20}')).toBe(true);
+    expect(await cache.getMany([key])).toEqual([{ version: 2, payload: '{"balance":20}' }]);
+  });
+
+  it('leaves a value that is already at or past the invalidated version', async () => {
+    const cache = await connected();
+    const key = cache.key('agg', 'ahead');
+    await cache.set(key, 5, '{}');
+    await cache.invalidate(new Map([[key, 5]]));
+    expect(await cache.getMany([key])).toEqual([{ version: 5, payload: '{}' }]);
+    await cache.invalidate(new Map([[key, 6]]));
+    expect(await cache.getMany([key])).toEqual([undefined]);
+  });
+
+  it('caches negative entries with the short TTL', async () => {
+    const cache = await connected({ negativeTtlMs: 1_000, ttlJitter: 0 });
+    const key = cache.key('agg', 'nobody');
+    expect(await cache.set(key, -1, undefined)).toBe(true);
+    expect(await cache.getMany([key])).toEqual([{ version: -1, payload: undefined }]);
+    const raw = await rawClient();
+    const ttl = await raw.pTTL(key);
+    raw.destroy();
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(1_000);
+  });
+
+  it('sets a TTL, with jitter inside its bounds, on every key it writes', async () => {
+    const cache = await connected({ ttlMs: 10_000, ttlJitter: 0.2 });
+    for (let i = 0; i < 50; i++) await cache.set(cache.key('agg', String(i)), i, `{"i":${i}}`);
+    await cache.invalidate(new Map(Array.from({ length: 50 }, (_, i) => [cache.key('agg', `t${i}`), i])));
+    await cache.set(cache.key('agg', 'neg'), -1, undefined);
+    const raw = await rawClient();
+    const keys: string[] = [];
+    for await (const batch of raw.scanIterator({ MATCH: `${cache.key('agg', '')}*`, COUNT: 100 })) keys.push(...batch);
+    expect(keys).toHaveLength(101);
+    const ttls = await Promise.all(keys.map((k) => raw.pTTL(k)));
+    raw.destroy();
+    for (const [i, ttl] of ttls.entries()) {
+      if (keys[i] === cache.key('agg', 'neg')) expect(ttl).toBeLessThanOrEqual(2_000 * 1.2);
+      else expect(ttl).toBeGreaterThan(9_000);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(12_000);
+    }
+    // Jitter spreads them: not all the same.
+    expect(new Set(ttls.map((t) => Math.round(t / 100))).size).toBeGreaterThan(5);
+  });
+
+  it('keeps clusters apart by namespace', async () => {
+    const a = await connected();
+    const b = await connected();
+    await a.set(a.key('agg', 'x'), 1, '"a"');
+    expect(await b.getMany([b.key('agg', 'x')])).toEqual([undefined]);
+  });
+
+  it('bumps the epoch on reconnect, so values written before an outage are not trusted after it', async () => {
+    const cache = await connected({ namespace: 'shared-epoch' });
+    const other = await connected({ namespace: 'shared-epoch' });
+    const key = cache.key('agg', 'k');
+    // Connecting bumped the epoch: the first node's fill under the old one is refused, and it
+    // learns the new epoch from that refusal.
+    expect(await cache.set(key, 1, '"before"')).toBe(false);
+    expect(await cache.set(key, 1, '"before"')).toBe(true);
+    expect(await other.getMany([key])).toEqual([{ version: 1, payload: '"before"' }]);
+    // The other node bumps the epoch (as after its own reconnect): the value is a miss for both.
+    await other.bumpEpoch();
+    expect(await other.getMany([key])).toEqual([undefined]);
+    expect(await cache.getMany([key])).toEqual([undefined]); // learns the new epoch from the read
+    expect(await cache.set(key, 1, '"after"')).toBe(true);
+    expect(await other.getMany([key])).toEqual([{ version: 1, payload: '"after"' }]);
+  });
+
+  it('bumps the epoch after an invalidation it could not send', async () => {
+    const cache = await connected();
+    const key = cache.key('agg', 'lost');
+    await cache.set(key, 1, '"v1"');
+    redis.pause();
+    await expect(cache.invalidate(new Map([[key, 2]]))).rejects.toThrow('invalidation lost');
+    redis.resume();
+    // The value at version 1 is still in Redis, but the next use bumps the epoch first.
+    await until(async () => {
+      try {
+        return (await cache.getMany([key]))[0] === undefined;
+      } catch {
+        return false;
+      }
+    });
+  });
+
+  it('fails fast with CacheUnavailableError when Redis hangs, then opens the circuit', async () => {
+    const cache = await connected({ commandTimeoutMs: 50, breakerFailureThreshold: 2, breakerOpenMs: 60_000 });
+    redis.pause();
+    try {
+      const started = Date.now();
+      await expect(cache.getMany(['x'])).rejects.toThrow('took longer than 50 ms');
+      await expect(cache.getMany(['x'])).rejects.toThrow('took longer than 50 ms');
+      expect(cache.circuitState).toBe('open');
+      await expect(cache.getMany(['x'])).rejects.toThrow('circuit open');
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      redis.resume();
+    }
+  });
+
+  it('recovers after Redis is killed and restarted empty', async () => {
+    const cache = await connected({ breakerOpenMs: 50 });
+    const key = cache.key('agg', 'r');
+    await redis.kill();
+    await expect(cache.getMany([key])).rejects.toThrow();
+    await redis.restart();
+    await until(async () => {
+      try {
+        await cache.getMany([key]);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    expect(await cache.set(key, 1, '"back"')).toBe(true);
+    expect(await cache.getMany([key])).toEqual([{ version: 1, payload: '"back"' }]);
+  });
+});
+
+describe('CacheAside', () => {
+  it('serves 1,000 concurrent misses on one key with one store load', async () => {
+    const cache = await connected();
+    const aside = new CacheAside({ cache, log });
+    let loads = 0;
+    const read = { key: cache.key('agg', 'hot'), atLeast: undefined, load: (): Versioned => (loads++, { version: 7, value: { hot: true } }) };
+    const views = await Promise.all(Array.from({ length: 1_000 }, () => aside.read('aggregate', read)));
+    expect(loads).toBe(1);
+    expect(views.every((v) => v.version === 7)).toBe(true);
+    await until(async () => (await cache.getMany([read.key]))[0]?.version === 7);
+    // Now warm: no load at all.
+    await aside.read('aggregate', read);
+    expect(loads).toBe(1);
+  });
+
+  it('never serves a strong read a cached version below the authoritative one', async () => {
+    const cache = await connected();
+    const aside = new CacheAside({ cache, log });
+    const key = cache.key('agg', 'acct');
+    await cache.set(key, 1, '{"balance":10}');
+    // The store is at version 2; the cache still holds version 1 (its invalidation not yet sent).
+    const strong = await aside.read('aggregate', { key, atLeast: 2, load: () => ({ version: 2, value: { balance: 20 } }) });
+    expect(strong).toEqual({ version: 2, value: { balance: 20 } });
+    // An eventual read may serve what the cache holds (here the fill to version 2 has landed or not).
+    await until(async () => (await cache.getMany([key]))[0]?.version === 2);
+    const eventual = await aside.read('aggregate', { key, atLeast: undefined, load: () => ({ version: 2, value: { balance: 20 } }) });
+    expect(eventual).toEqual({ version: 2, value: { balance: 20 } });
+  });
+
+  it('answers from the store when Redis is down, without failing', async () => {
+    const cache = await connected({ breakerOpenMs: 60_000 });
+    const aside = new CacheAside({ cache, log });
+    await redis.kill();
+    const views = await Promise.all(Array.from({ length: 20 }, (_, i) => aside.read('aggregate', { key: cache.key('agg', String(i)), atLeast: 0, load: () => ({ version: i, value: i }) })));
+    expect(views.map((v) => v.value)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    const many = await aside.readMany('aggregate', [{ key: 'a', atLeast: undefined, load: () => ({ version: 0, value: 'a' }) }]);
+    expect(many).toEqual([{ version: 0, value: 'a' }]);
+  });
+
+  it('reads many keys in one round trip, loading only the misses', async () => {
+    const cache = await connected();
+    const aside = new CacheAside({ cache, log });
+    await cache.set(cache.key('agg', 'w'), 4, '"warm"');
+    const loaded: string[] = [];
+    const reads = ['w', 'c'].map((id) => ({ key: cache.key('agg', id), atLeast: undefined, load: (): Versioned => (loaded.push(id), { version: 1, value: id }) }));
+    expect(await aside.readMany('aggregate', reads)).toEqual([
+      { version: 4, value: 'warm' },
+      { version: 1, value: 'c' },
+    ]);
+    expect(loaded).toEqual(['c']);
+  });
+});
+
+describe('Invalidator', () => {
+  it('sends the highest version reported per key, in batches after the caller returns', async () => {
+    const cache = await connected();
+    const inv = new Invalidator({ cache, log });
+    const keys = Array.from({ length: 600 }, (_, i) => cache.key('agg', `i${i}`));
+    for (const k of keys) await cache.set(k, 1, '"old"');
+    for (const k of keys) {
+      inv.changed(k, 2);
+      inv.changed(k, 3);
+      inv.changed(k, 2);
+    }
+    // Nothing sent synchronously: the write path does not wait.
+    expect((await cache.getMany([keys[0] as string]))[0]?.version).toBe(1);
+    await inv.idle();
+    expect((await cache.getMany(keys)).every((e) => e === undefined)).toBe(true);
+    // The tombstones are at version 3: a fill at 2 is refused, at 3 accepted.
+    expect(await cache.set(keys[0] as string, 2, '"two"')).toBe(false);
+    expect(await cache.set(keys[0] as string, 3, '"three"')).toBe(true);
+  });
+});
