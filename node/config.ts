@@ -3,6 +3,7 @@ import { Ajv } from 'ajv';
 import type { NodeId } from './core/raft/index.ts';
 import { parseHostPort } from './shell/transport/index.ts';
 import type { HostPort } from './shell/transport/index.ts';
+import type { CacheSettings } from './shell/cache/index.ts';
 import { formatMemberAddress } from './shell/member-address.ts';
 
 /** A node's configuration: parsed once at start, validated, frozen. */
@@ -41,19 +42,8 @@ export interface NodeConfig {
   readonly redis: RedisConfig | undefined;
 }
 
-export interface RedisConfig {
-  /** redis:// or rediss:// (TLS), without credentials in logs. */
-  readonly url: string;
-  readonly username: string | undefined;
-  readonly password: string | undefined;
-  readonly caFile: string | undefined;
-  readonly ttlMs: number;
-  readonly ttlJitter: number;
-  readonly negativeTtlMs: number;
-  readonly commandTimeoutMs: number;
-  readonly breakerFailureThreshold: number;
-  readonly breakerOpenMs: number;
-}
+/** The Redis cache's settings. */
+export type RedisConfig = CacheSettings;
 
 /** Every setting, its environment variable and its default. */
 export const settings = {

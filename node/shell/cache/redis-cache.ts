@@ -12,15 +12,14 @@ export interface CacheEntry {
   readonly payload: string | undefined;
 }
 
-export interface RedisCacheOptions {
+/** What a user configures about the cache (node/config.ts parses it from the environment). */
+export interface CacheSettings {
   /** redis:// or rediss:// (TLS). */
   readonly url: string;
-  readonly username?: string;
-  readonly password?: string;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
   /** PEM file of the CA that signed the server's certificate (rediss:// only). */
-  readonly caFile?: string;
-  /** Namespace of every key, so that several clusters can share one Redis. */
-  readonly namespace: string;
+  readonly caFile?: string | undefined;
   /** TTL of cached values and tombstones. */
   readonly ttlMs: number;
   /** Each TTL is drawn from [ttl, ttl * (1 + jitter)), so keys filled together do not expire together. */
@@ -31,6 +30,11 @@ export interface RedisCacheOptions {
   readonly commandTimeoutMs: number;
   readonly breakerFailureThreshold: number;
   readonly breakerOpenMs: number;
+}
+
+export interface RedisCacheOptions extends CacheSettings {
+  /** Namespace of every key, so that several clusters can share one Redis. */
+  readonly namespace: string;
   readonly log: Logger;
   readonly random?: () => number;
   readonly now?: () => number;
@@ -333,8 +337,4 @@ function redact(url: string): string {
   } catch {
     return '(unparseable url)';
   }
-}
-
-export function readSecretFile(file: string): string {
-  return readFileSync(file, 'utf8').trim();
 }
