@@ -8,6 +8,7 @@
  * the uncached rate; strong reads at least 3x.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,7 +31,7 @@ async function seedAccount(host: string, port: number, id: string, events: numbe
     expectedVersion: 'no_stream',
     events: [{ type: 'AccountOpened', data: { owner: `owner-${id}` } }, ...Array.from({ length: events - 1 }, () => ({ type: 'MoneyDeposited', data: { amount: 1 } }))],
   });
-  const agent = new (await import('node:http')).Agent({ keepAlive: false });
+  const agent = new http.Agent({ keepAlive: false });
   const r = await request(agent, host, port, 'POST', `/v1/streams/account-${id}/events`, body);
   if (r.status !== 201) throw new Error(`seeding account-${id}: ${r.status} ${r.body}`);
 }
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
             const query = consistency === 'eventual' ? '?consistency=eventual' : '';
             const specs = cluster.specs;
             let n = 0;
-            const read = async (_c: number, agent: import('node:http').Agent): Promise<boolean> => {
+            const read = async (_c: number, agent: http.Agent): Promise<boolean> => {
               const s = specs[n % specs.length] as (typeof specs)[number];
               const id = `e${events}-${n++ % aggregateCount}`;
               return (await request(agent, s.host, s.httpPort, 'GET', `/v1/aggregates/account/${id}${query}`)).status === 200;
