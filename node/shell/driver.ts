@@ -55,10 +55,19 @@ interface ProposalWaiter<R> {
   at?: { index: LogIndex; term: Term };
 }
 
+/** Ticks a read waits for its ReadIndex answer before asking (the possibly new leader) again. */
+const READ_RETRY_TICKS = 3;
+
 interface ReadWaiter {
   resolve: () => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
+  /** The leader answered with a read index; only apply is left to wait for. */
+  confirmed: boolean;
+  /** It went to another node, as a message that can be lost. */
+  forwarded: boolean;
+  /** When the request last went to the core (ms, performance.now()); -Infinity: ask again. */
+  askedAt: number;
 }
 
 /**
@@ -127,6 +136,7 @@ export class Driver<R> {
     this.tickTimer = setInterval(() => {
       this.guard(() => {
         this.raw.tick();
+        this.retryReads();
       });
       this.kick();
     }, this.o.tickMs);
@@ -235,15 +245,37 @@ export class Driver<R> {
     const requestId = randomUUID();
     const res = this.raw.readIndex(requestId);
     if (!res.ok) return Promise.reject(new NoLeaderError());
+    const forwarded = res.forwardedTo !== undefined;
     const promise = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.reads.delete(requestId);
         reject(new ReadNotConfirmedError(`read not confirmed within ${this.o.requestTimeoutMs} ms`));
       }, this.o.requestTimeoutMs);
-      this.reads.set(requestId, { resolve, reject, timer });
+      this.reads.set(requestId, { resolve, reject, timer, confirmed: false, forwarded, askedAt: performance.now() });
     });
     this.kick();
     return promise;
+  }
+
+  /**
+   * Asks again for reads not confirmed after a few ticks (called on each tick). A forwarded
+   * ReadIndex is a single message with no retransmission of its own: the transport drops it when
+   * the connection to the leader is down or being redialled, and a leader that lost office answers
+   * with a rejection. A read asked of this node as leader is lost only with its leadership, which
+   * the core reports. The leader ignores a request it is already confirming (ReadOnlyQueue), so
+   * asking twice is harmless; with no leader known right now, the next tick tries again.
+   */
+  private retryReads(): void {
+    if (this.reads.size === 0) return;
+    const now = performance.now();
+    const after = this.o.tickMs * READ_RETRY_TICKS;
+    for (const [id, w] of this.reads) {
+      if (w.confirmed || (!w.forwarded && w.askedAt !== -Infinity) || now - w.askedAt < after) continue;
+      const res = this.raw.readIndex(id);
+      if (!res.ok) continue;
+      w.forwarded = res.forwardedTo !== undefined;
+      w.askedAt = now;
+    }
   }
 
   /**
@@ -399,14 +431,16 @@ export class Driver<R> {
     }
     this.applyEntries(rd.committed.slice(early));
     for (const rs of rd.readStates) {
+      const w = this.reads.get(rs.requestId);
+      if (w === undefined || w.confirmed) continue; // an answer to a retry that came too late
+      w.confirmed = true;
       this.servable.push({ index: rs.index, requestId: rs.requestId });
     }
+    // Leadership changed before the read was confirmed: retryReads() asks the next leader. Reads
+    // are idempotent, so the client need not see the hiccup unless it outlasts the request timeout.
     for (const id of rd.abortedReads) {
       const w = this.reads.get(id);
-      if (w === undefined) continue;
-      clearTimeout(w.timer);
-      this.reads.delete(id);
-      w.reject(new ReadNotConfirmedError('leadership changed before the read was confirmed; retry'));
+      if (w !== undefined && !w.confirmed) w.askedAt = -Infinity;
     }
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leaderId);
     if (this.log.isLevelEnabled('debug')) {

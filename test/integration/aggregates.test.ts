@@ -92,7 +92,8 @@ describe('aggregates over HTTP on a 3-node cluster', () => {
     for (let i = 1; i <= 20; i++) {
       expect((await command(c.url(leader), 'account/p1/commands/Deposit', { amount: 1 })).status).toBe(200);
       const row = await getJson<{ value: unknown; checkpoint: number }>(`${c.url(followers[i % 2] as string)}/v1/projections/accounts-by-owner/carol`);
-      expect(row.body.value).toEqual({ accounts: { p1: i } });
+      // The whole answer, so that a failure shows the problem's code and detail.
+      expect(row).toMatchObject({ status: 200, body: { value: { accounts: { p1: i } } } });
     }
     expect((await command(c.url(leader), 'user/u9/commands/Register', { email: 'dee@x.io', displayName: 'Dee' })).status).toBe(200);
     const byEmail = await getJson<{ value: unknown }>(`${c.url(followers[0] as string)}/v1/projections/users-by-email/${encodeURIComponent('dee@x.io')}`);

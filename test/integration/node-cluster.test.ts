@@ -121,8 +121,12 @@ describe('a 3-node cluster of real processes', () => {
     for (let i = 0; i < 5; i++) expect((await appendValue(c.url(old), `before${i}`, 'x')).status).toBe(201);
     c.signal(old, 'SIGSTOP');
     const others = c.specs.map((s) => s.id).filter((id) => id !== old);
+    // Asked while the follower still takes the frozen node for leader: its ReadIndex goes
+    // unanswered, and the follower asks the next leader instead of failing the read.
+    const strongDuringElection = read(c.url(others[0] as string), 'before0');
     const fresh = await waitForLeader(c, others);
     expect(fresh).not.toBe(old);
+    expect(await strongDuringElection).toEqual({ status: 200, body: { value: 'x', position: expect.any(Number), count: 1 } });
     for (let i = 0; i < 5; i++) expect((await appendValue(c.url(fresh), `during${i}`, 'y')).status).toBe(201);
     c.signal(old, 'SIGCONT');
     const agreed = await waitForLeader(c);

@@ -839,6 +839,7 @@ export class Raft {
     }
     // Step 3: confirm we are still leader with a round of heartbeats.
     const ctx = this.readOnly.add(index, requestId, from);
+    if (ctx === undefined) return; // a retry of a request whose heartbeat round is under way
     this.ackRead(this.id, ctx);
     this.bcastHeartbeat(ctx);
   }

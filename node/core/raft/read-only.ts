@@ -28,9 +28,10 @@ export class ReadOnlyQueue {
     return this.queue.length;
   }
 
-  add(index: LogIndex, requestId: string, from: NodeId): string {
+  /** Queues a request; undefined when the same request is already pending (a retry: the first answers it). */
+  add(index: LogIndex, requestId: string, from: NodeId): string | undefined {
     const ctx = ReadOnlyQueue.context(from, requestId);
-    if (this.byContext.has(ctx)) return ctx; // a retried request: the first one answers both
+    if (this.byContext.has(ctx)) return undefined;
     this.byContext.set(ctx, { index, requestId, from, acks: new Set() });
     this.queue.push(ctx);
     return ctx;

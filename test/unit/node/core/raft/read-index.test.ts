@@ -67,6 +67,39 @@ describe('thesis §6.4 ReadIndex', () => {
     expect(b.readStates).toEqual([{ requestId: 'rb', index: net.raft('a').log.committed }]);
   });
 
+  it('a forwarded read lost on the way is answered when the follower asks again', () => {
+    const net = new TestNetwork(['a', 'b', 'c']);
+    net.campaign('a');
+    net.propose('a', 'x');
+    const b = net.node('b');
+    net.dropIf = (m) => m.type === 'ReadIndex';
+    b.raw.readIndex('rb');
+    net.settle();
+    expect(b.readStates).toEqual([]);
+    net.dropIf = undefined;
+    expect(b.raw.readIndex('rb')).toEqual({ ok: true, forwardedTo: 'a' });
+    net.settle();
+    expect(b.readStates).toEqual([{ requestId: 'rb', index: net.raft('a').log.committed }]);
+  });
+
+  it('a retry of a read the leader is still confirming starts no second heartbeat round', () => {
+    const net = new TestNetwork(['a', 'b', 'c']);
+    net.campaign('a');
+    net.propose('a', 'x');
+    let heartbeats = 0;
+    net.dropIf = (m) => m.from === 'a' && m.type === 'Heartbeat' && ++heartbeats > 0;
+    const a = net.node('a');
+    a.raw.readIndex('r');
+    net.settle();
+    const first = heartbeats;
+    a.raw.readIndex('r');
+    net.settle();
+    expect([first, heartbeats]).toEqual([2, 2]);
+    net.dropIf = undefined;
+    net.tick('a', 1);
+    expect(a.readStates.map((r) => r.requestId)).toEqual(['r']);
+  });
+
   it('a node that knows no leader says so instead of queueing the read', () => {
     const net = new TestNetwork(['a', 'b', 'c']);
     expect(net.node('b').raw.readIndex('r')).toEqual({ ok: false, reason: 'NoLeader' });
