@@ -16,7 +16,7 @@ import { account } from './domains/account.ts';
 import { user } from './domains/user.ts';
 import { CommandService, DomainRegistry } from './shell/domains/index.ts';
 import { ProjectionRunner, ProjectionStore } from './shell/projections/index.ts';
-import { AggregateCache, CacheAside, Invalidator, RedisCache } from './shell/cache/index.ts';
+import { AggregateCache, CacheAside, Invalidator, ProjectionCache, RedisCache } from './shell/cache/index.ts';
 import { Driver } from './shell/driver.ts';
 import { LmdbEventStorage } from './shell/eventstore/index.ts';
 import { createHttpApp } from './shell/http/app.ts';
@@ -167,9 +167,11 @@ async function startNode(config: NodeConfig): Promise<void> {
             cacheMetrics.duration.observe({ op, outcome: ok ? 'ok' : 'error' }, seconds);
           },
         });
-  if (cache === undefined) log.info('no Redis configured (EVENTRAFT_REDIS_URL): aggregate reads fold from the store every time');
+  if (cache === undefined) log.info('no Redis configured (EVENTRAFT_REDIS_URL): aggregate and projection reads go to the store every time');
   const invalidator = cache === undefined ? undefined : new Invalidator({ cache, metrics: cacheMetrics, log });
-  const aggregates = new AggregateCache({ aside: new CacheAside({ cache, metrics: cacheMetrics, log }), cache, invalidator, registry: domains, events, log });
+  const aside = new CacheAside({ cache, metrics: cacheMetrics, log });
+  const aggregates = new AggregateCache({ aside, cache, invalidator, registry: domains, events, log });
+  const projectionRows = new ProjectionCache({ aside, cache, invalidator, projections });
   driver.onApplied(() => {
     aggregates.applied();
   });
@@ -190,6 +192,7 @@ async function startNode(config: NodeConfig): Promise<void> {
     maxAppendEvents: config.maxAppendEvents,
     adminToken: config.adminToken,
     aggregates,
+    projectionRows,
     cache,
   });
   const server = await new Promise<Server>((resolve, reject) => {

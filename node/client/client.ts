@@ -175,8 +175,8 @@ export class EventraftClient {
   }
 
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T names the row shape the caller expects (not checked)
-  async getProjection<T = Json>(name: string, key: string, options: { consistency?: Consistency } = {}): Promise<{ value: T; checkpoint: number }> {
-    return (await this.call('GET', `/v1/projections/${encodeURIComponent(name)}/${encodeURIComponent(key)}`, { query: options })) as { value: T; checkpoint: number };
+  async getProjection<T = Json>(name: string, key: string, options: { consistency?: Consistency } = {}): Promise<{ value: T; version: number; checkpoint: number }> {
+    return (await this.call('GET', `/v1/projections/${encodeURIComponent(name)}/${encodeURIComponent(key)}`, { query: options })) as { value: T; version: number; checkpoint: number };
   }
 
   async rebuildProjection(name: string): Promise<void> {

@@ -30,11 +30,12 @@ async function metric(base: string, sample: string): Promise<number> {
   return line === undefined ? 0 : Number(line.slice(sample.length + 1));
 }
 
-/** Sum of eventraft_cache_requests_total{result} over kinds, on one node. */
-async function cacheCount(base: string, result: string): Promise<number> {
+/** Sum of eventraft_cache_requests_total{result} over kinds (or of one kind), on one node. */
+async function cacheCount(base: string, result: string, kind = '[^"]*'): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
   let n = 0;
-  for (const m of text.matchAll(new RegExp(`^eventraft_cache_requests_total\\{[^}]*result="${result}"[^}]*\\} (\\S+)$`, 'gm'))) n += Number(m[1]);
+  const sample = new RegExp(`^eventraft_cache_requests_total\\{(?=[^}]*result="${result}")(?=[^}]*kind="${kind}")[^}]*\\} (\\S+)$`, 'gm');
+  for (const m of text.matchAll(sample)) n += Number(m[1]);
   return n;
 }
 
@@ -56,12 +57,32 @@ describe('the Redis cache in front of a 3-node cluster', () => {
         return v?.match(/^v:\d+:0:/) ? v : undefined;
       });
       const old = (await raw.get(key)) as string;
+      // The same for the owner's row of the accounts-by-owner projection (version: position 0).
+      const rowKey = 'eventraft:cache-strong:prj:accounts-by-owner:ann';
+      await until('row cached', async () => {
+        await getJson(`${follower}/v1/projections/accounts-by-owner/ann`);
+        return (await raw.get(rowKey))?.match(/^v:\d+:0:/) ? true : undefined;
+      });
+      const oldRow = (await raw.get(rowKey)) as string;
 
       expect((await command(c.url(leader), 'a1', 'Deposit', { amount: 5 }, 'd1')).body.version).toBe(1);
-      // Put the old value back, as if the invalidation had not arrived yet. Every node invalidates
-      // what it applies: wait for all three (Open and Deposit: two keys each) first.
-      await until('invalidations sent', async () => ((await Promise.all(c.specs.map((s) => metric(c.url(s.id), 'eventraft_cache_invalidations_total{outcome="sent"}')))).every((n) => n >= 2) ? true : undefined));
+      // Put the old values back, as if the invalidations had not arrived yet. Every node
+      // invalidates what it applies: wait for all three first (Open and Deposit: two aggregate
+      // keys; the projection rows account/a1 and ann, and ann again unless one batch had both).
+      const sent = async (): Promise<string> => (await Promise.all(c.specs.map((s) => metric(c.url(s.id), 'eventraft_cache_invalidations_total{outcome="sent"}')))).join();
+      let last = '';
+      await until('invalidations sent and settled', async () => {
+        const now = await sent();
+        const settled = now === last && now.split(',').every((n) => Number(n) >= 4);
+        last = now;
+        await new Promise((r) => setTimeout(r, 200));
+        return settled ? true : undefined;
+      });
       await raw.set(key, old, { expiration: { type: 'PX', value: 60_000 } });
+      await raw.set(rowKey, oldRow, { expiration: { type: 'PX', value: 60_000 } });
+      const row = await getJson<{ value: unknown; version: number }>(`${follower}/v1/projections/accounts-by-owner/ann`);
+      expect(row).toMatchObject({ status: 200, body: { value: { accounts: { a1: 5 } }, version: 1 } });
+      expect(await cacheCount(follower, 'stale', 'projection')).toBe(1);
 
       const strong = await getJson<View>(`${follower}/v1/aggregates/account/a1`);
       expect(strong.body).toMatchObject({ version: 1, state: { balance: 5 } });

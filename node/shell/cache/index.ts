@@ -7,3 +7,4 @@ export { CacheUnavailableError, RedisCache } from './redis-cache.ts';
 export type { CacheEntry, CacheSettings, RedisCacheOptions } from './redis-cache.ts';
 export { SingleFlight } from './single-flight.ts';
 export { AggregateCache } from './aggregate-cache.ts';
+export { ProjectionCache } from './projection-cache.ts';

@@ -10,7 +10,7 @@ import type { NodeId } from '../../core/raft/index.ts';
 import type { Driver } from '../driver.ts';
 import type { CommandService, DomainRegistry } from '../domains/index.ts';
 import { registerAggregateRoutes } from './aggregate-routes.ts';
-import type { AggregateCache, RedisCache } from '../cache/index.ts';
+import type { AggregateCache, ProjectionCache, RedisCache } from '../cache/index.ts';
 import type { StoreMetrics } from '../metrics/store-metrics.ts';
 import type { ProjectionRunner } from '../projections/index.ts';
 import { registerEventRoutes } from './event-routes.ts';
@@ -35,6 +35,8 @@ export interface HttpAppDeps {
   readonly maxAppendEvents: number;
   readonly adminToken: string | undefined;
   readonly aggregates: AggregateCache;
+  /** Projection rows, through the cache when one is configured. */
+  readonly projectionRows: ProjectionCache;
   /** The Redis cache, when one is configured (its state shows in /v1/cluster). */
   readonly cache: RedisCache | undefined;
   /** Milliseconds since the epoch (injectable for tests). */
@@ -189,7 +191,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
       driver.onApplied(listener);
     },
   });
-  registerProjectionRoutes(app, { events: deps.events, projections: deps.projections, readBarrier, admin, requestTimeoutMs: deps.requestTimeoutMs });
+  registerProjectionRoutes(app, { events: deps.events, projections: deps.projections, rows: deps.projectionRows, readBarrier, admin, requestTimeoutMs: deps.requestTimeoutMs });
 
   app.use((_req, _res, next) => {
     next(new HttpProblem({ status: 404, code: 'NotFound', title: 'No such endpoint' }));

@@ -1,6 +1,7 @@
 import type express from 'express';
 import type { RequestHandler } from 'express';
 import type { EventStoreStateMachine } from '../../core/eventstore/index.ts';
+import type { ProjectionCache } from '../cache/index.ts';
 import type { ProjectionRunner } from '../projections/index.ts';
 import { HttpProblem } from './problem.ts';
 import type { ReadBarrier } from './read-barrier.ts';
@@ -9,6 +10,7 @@ import { consistency, nameParam, route } from './request.ts';
 export interface ProjectionRoutesDeps {
   readonly events: EventStoreStateMachine;
   readonly projections: ProjectionRunner;
+  readonly rows: ProjectionCache;
   readonly readBarrier: ReadBarrier;
   readonly admin: RequestHandler;
   /** How long a strong read may wait for a projection to catch up. */
@@ -17,7 +19,7 @@ export interface ProjectionRoutesDeps {
 
 /** Projections (ARCHITECTURE §6): status, rows by key at a consistency level, and rebuild. */
 export function registerProjectionRoutes(app: express.Express, deps: ProjectionRoutesDeps): void {
-  const { events, projections, readBarrier } = deps;
+  const { events, projections, rows, readBarrier } = deps;
 
   app.get('/v1/projections', (_req, res) => {
     res.json({ projections: projections.status() });
@@ -34,11 +36,13 @@ export function registerProjectionRoutes(app: express.Express, deps: ProjectionR
       await readBarrier(req);
       // strong and leader: the projection must reflect every event this node has applied (for
       // strong, that includes every write acknowledged before the read began).
-      if (level !== 'eventual') await projections.waitFor(name, events.nextPosition, deps.requestTimeoutMs);
-      const row = projections.get(name, key);
+      const strong = level !== 'eventual';
+      if (strong) await projections.waitFor(name, events.nextPosition, deps.requestTimeoutMs);
+      const row = await rows.read(name, key, strong);
       const checkpoint = projections.status().find((p) => p.name === name)?.checkpoint;
-      if (row === undefined) throw new HttpProblem({ status: 404, code: 'RowNotFound', title: 'No such row', detail: `projection ${name} has no row ${key}`, extra: { checkpoint } });
-      res.json({ projection: name, key, value: row, checkpoint });
+      if (row.value === undefined) throw new HttpProblem({ status: 404, code: 'RowNotFound', title: 'No such row', detail: `projection ${name} has no row ${key}`, extra: { checkpoint } });
+      // version: the global position of the last event that set the row.
+      res.json({ projection: name, key, value: row.value, version: row.version, checkpoint });
     }),
   );
 

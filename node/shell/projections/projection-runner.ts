@@ -3,7 +3,7 @@ import { Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { EventStoreStateMachine, Json, ProjectionDefinition } from '../../core/eventstore/index.ts';
 import type { DomainRegistry } from '../domains/index.ts';
-import type { ProjectionStore } from './projection-store.ts';
+import type { ProjectionStore, RowChange } from './projection-store.ts';
 
 /** Delay between apply and the projection round it triggers, to batch work. */
 const ROUND_DELAY_MS = 5;
@@ -48,7 +48,21 @@ interface Running {
   stored: number;
   storedAt: number;
   failure: string | undefined;
+  /** Rebuilding from position 0 and not caught up yet: its rows are history, not current. */
+  rebuilding: boolean;
   waiters: Waiter[];
+}
+
+/** A projection row with its version (see ProjectionStore); value undefined: no such row. */
+export interface ProjectionRow {
+  readonly version: number;
+  readonly value: Json | undefined;
+}
+
+/** Hears of committed row changes (after they are on disk) and of rebuilds. */
+export interface ProjectionListener {
+  rowsChanged(name: string, changes: ReadonlyMap<string, RowChange>): void;
+  rebuilt(name: string): void;
 }
 
 export interface ProjectionRunnerOptions {
@@ -74,13 +88,14 @@ export class ProjectionRunner {
   private readonly lagGauge: Gauge | undefined;
   private scheduled = false;
   private stopped = false;
+  private readonly listeners: ProjectionListener[] = [];
 
   constructor(o: ProjectionRunnerOptions) {
     this.o = o;
     this.batchSize = o.batchSize ?? 500;
     for (const definition of o.domains.projections) {
       const checkpoint = o.store.checkpoint(definition.name);
-      this.running.set(definition.name, { definition, checkpoint, stored: checkpoint, storedAt: Date.now(), failure: undefined, waiters: [] });
+      this.running.set(definition.name, { definition, checkpoint, stored: checkpoint, storedAt: Date.now(), failure: undefined, rebuilding: false, waiters: [] });
     }
     this.lagGauge =
       o.registry === undefined
@@ -112,6 +127,29 @@ export class ProjectionRunner {
     return this.o.store.get(this.find(name).definition.name, key);
   }
 
+  /** The row and its version, as of this projection's checkpoint. */
+  row(name: string, key: string): ProjectionRow {
+    const { store } = this.o;
+    const projection = this.find(name).definition.name;
+    const version = store.version(projection, key);
+    return { version, value: version === -1 ? undefined : store.get(projection, key) };
+  }
+
+  /** The row's version alone (cheaper than the row). */
+  version(name: string, key: string): number {
+    return this.o.store.version(this.find(name).definition.name, key);
+  }
+
+  /** True while a rebuild has not caught up: rows then hold past values. */
+  rebuilding(name: string): boolean {
+    return this.find(name).rebuilding;
+  }
+
+  /** `listener` hears of every commit of changed rows and of every rebuild, synchronously. */
+  listen(listener: ProjectionListener): void {
+    this.listeners.push(listener);
+  }
+
   /** Resolves once `name` has processed every event before `position`. */
   waitFor(name: string, position: number, timeoutMs: number): Promise<void> {
     const r = this.find(name);
@@ -134,6 +172,8 @@ export class ProjectionRunner {
     r.checkpoint = 0;
     r.stored = 0;
     r.failure = undefined;
+    r.rebuilding = true;
+    for (const l of this.listeners) l.rebuilt(name);
     this.o.log.info({ projection: name }, 'projection rebuild started');
     this.notify();
   }
@@ -165,13 +205,16 @@ export class ProjectionRunner {
     const { events, domains, store } = this.o;
     const name = r.definition.name;
     const head = events.nextPosition;
-    if (r.checkpoint >= head) return true;
+    if (r.checkpoint >= head) {
+      r.rebuilding = false;
+      return true;
+    }
     const batch = events.reader.readAll(r.checkpoint, this.batchSize);
     // Rows changed by the events processed so far in this batch, and by the current event.
-    const changes = new Map<string, Json | undefined>();
+    const changes = new Map<string, RowChange>();
     let current = new Map<string, Json | undefined>();
     const rows = {
-      get: (key: string): Json | undefined => (current.has(key) ? current.get(key) : changes.has(key) ? changes.get(key) : store.get(name, key)),
+      get: (key: string): Json | undefined => (current.has(key) ? current.get(key) : changes.has(key) ? changes.get(key)?.row : store.get(name, key)),
       set: (key: string, row: Json | undefined): void => {
         current.set(key, row);
       },
@@ -186,7 +229,7 @@ export class ProjectionRunner {
         this.o.log.error({ projection: name, position: stored.event.position, err }, 'projection stopped: its handler failed; fix it and rebuild');
         break;
       }
-      for (const [key, row] of current) changes.set(key, row);
+      for (const [key, row] of current) changes.set(key, { row, version: stored.event.position });
       current = new Map();
       next++;
     }
@@ -197,8 +240,10 @@ export class ProjectionRunner {
       store.commit(name, changes, next);
       r.stored = next;
       r.storedAt = now;
+      if (changes.size > 0) for (const l of this.listeners) l.rowsChanged(name, changes);
     }
     r.checkpoint = next;
+    if (next >= head) r.rebuilding = false;
     return r.failure !== undefined || next >= head;
   }
 

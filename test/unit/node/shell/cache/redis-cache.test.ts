@@ -1,9 +1,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { createClient } from 'redis';
-import { CacheAside, Invalidator, RedisCache } from '../../../../../node/shell/cache/index.ts';
+import { Registry } from 'prom-client';
+import { EventStoreStateMachine, MemoryEventStorage, encodeCommand, proposedEvent } from '../../../../../node/core/eventstore/index.ts';
+import type { DomainModule, Json } from '../../../../../node/core/eventstore/index.ts';
+import type { LogIndex } from '../../../../../node/core/raft/index.ts';
+import { account } from '../../../../../node/domains/account.ts';
+import { CacheAside, Invalidator, ProjectionCache, RedisCache } from '../../../../../node/shell/cache/index.ts';
 import type { RedisCacheOptions, Versioned } from '../../../../../node/shell/cache/index.ts';
+import { DomainRegistry } from '../../../../../node/shell/domains/index.ts';
+import { CacheMetrics } from '../../../../../node/shell/metrics/cache-metrics.ts';
+import { ProjectionRunner, ProjectionStore } from '../../../../../node/shell/projections/index.ts';
 import { RedisServer } from '../../../../support/redis-server.ts';
+import { TempDirs } from '../../../../support/temp-dir.ts';
 
 const log = pino({ level: 'silent' });
 let redis: RedisServer;
@@ -13,12 +22,20 @@ let namespaceSeq = 0;
 beforeAll(async () => {
   redis = await RedisServer.start();
 });
+const dirs = new TempDirs();
+const projectionNodes: { projections: ProjectionRunner; store: ProjectionStore }[] = [];
+
 afterEach(async () => {
   for (const c of caches.splice(0)) c.close();
+  for (const p of projectionNodes.splice(0)) {
+    p.projections.stop();
+    await p.store.close();
+  }
   await redis.restart(); // a test may have killed it
 });
 afterAll(async () => {
   await redis.stop();
+  await dirs.cleanup();
 });
 
 /** A cache on its own namespace (tests share one Redis, as clusters may), connected. */
@@ -285,5 +302,106 @@ describe('Invalidator', () => {
     // The tombstones are at version 3: a fill at 2 is refused, at 3 accepted.
     expect(await cache.set(keys[0] as string, 2, '"two"')).toBe(false);
     expect(await cache.set(keys[0] as string, 3, '"three"')).toBe(true);
+  });
+});
+
+describe('ProjectionCache', () => {
+  /** A node's projection side on an in-memory event log: runner, store, and the cache in front. */
+  async function projectionNode(modules: DomainModule<never>[] = [account as never], o: { invalidate: boolean } = { invalidate: true }) {
+    const cache = await connected();
+    const sm = new EventStoreStateMachine(new MemoryEventStorage());
+    const store = ProjectionStore.open(await dirs.make());
+    const projections = new ProjectionRunner({ events: sm, domains: new DomainRegistry(modules), store, log });
+    const registry = new Registry();
+    const invalidator = new Invalidator({ cache, log });
+    const rows = new ProjectionCache({ aside: new CacheAside({ cache, metrics: new CacheMetrics(registry), log }), cache, invalidator: o.invalidate ? invalidator : undefined, projections });
+    projectionNodes.push({ projections, store });
+    const append = (stream: string, events: { type: string; data: Json }[]): void => {
+      const index = (sm.appliedIndex + 1) as LogIndex;
+      const cmd = { type: 'Append' as const, timestamp: 1, appends: [{ stream, expectedVersion: 'any' as const, events: events.map((e, i) => proposedEvent({ id: `${stream}-${index}-${i}`, ...e })) }] };
+      if (!sm.apply(index, `r${index}`, encodeCommand(cmd)).ok) throw new Error('append failed');
+      projections.notify();
+    };
+    /** Waits for every projection to process the log and for the invalidations that caused. */
+    const caughtUp = async (): Promise<void> => {
+      for (const p of projections.status()) await projections.waitFor(p.name, sm.nextPosition, 5_000);
+      await invalidator.idle();
+    };
+    const results = async (): Promise<Record<string, number>> => {
+      const metric = await registry.getSingleMetric('eventraft_cache_requests_total')?.get();
+      return Object.fromEntries((metric?.values ?? []).filter((v) => v.value > 0).map((v) => [String(v.labels.result), v.value]));
+    };
+    return { cache, projections, rows, append, caughtUp, results };
+  }
+
+  it('serves eventual reads from the cache and invalidates rows when their projection commits a change', async () => {
+    const n = await projectionNode();
+    n.append('account-a', [{ type: 'AccountOpened', data: { owner: 'ann' } }]);
+    await n.caughtUp();
+    expect(await n.rows.read('accounts-by-owner', 'ann', false)).toEqual({ version: 0, value: { accounts: { a: 0 } } });
+    await until(async () => (await n.cache.getMany([n.cache.key('prj', 'accounts-by-owner:ann')]))[0]?.version === 0);
+    expect(await n.rows.read('accounts-by-owner', 'ann', false)).toEqual({ version: 0, value: { accounts: { a: 0 } } });
+    expect(await n.results()).toEqual({ miss: 1, hit: 1 });
+
+    n.append('account-a', [{ type: 'MoneyDeposited', data: { amount: 9 } }]);
+    await n.caughtUp();
+    // The change was invalidated: even an eventual read sees it.
+    expect(await n.rows.read('accounts-by-owner', 'ann', false)).toEqual({ version: 1, value: { accounts: { a: 9 } } });
+    // A missing row is cached as missing, with its version.
+    expect(await n.rows.read('accounts-by-owner', 'nobody', false)).toEqual({ version: -1, value: undefined });
+  });
+
+  it('never serves a strong read a cached row older than this node has', async () => {
+    // Invalidations get lost (Redis unreachable for them, say): the cache keeps an old row.
+    const n = await projectionNode(undefined, { invalidate: false });
+    n.append('account-a', [{ type: 'AccountOpened', data: { owner: 'bo' } }]);
+    await n.caughtUp();
+    const key = n.cache.key('prj', 'accounts-by-owner:bo');
+    expect(await n.rows.read('accounts-by-owner', 'bo', true)).toEqual({ version: 0, value: { accounts: { a: 0 } } });
+    await until(async () => (await n.cache.getMany([key]))[0]?.version === 0);
+    n.append('account-a', [{ type: 'MoneyDeposited', data: { amount: 1 } }]);
+    await n.caughtUp();
+    // An eventual read may serve the old row; a strong one may not.
+    expect(await n.rows.read('accounts-by-owner', 'bo', false)).toEqual({ version: 0, value: { accounts: { a: 0 } } });
+    expect(await n.rows.read('accounts-by-owner', 'bo', true)).toEqual({ version: 1, value: { accounts: { a: 1 } } });
+    expect(await n.results()).toEqual({ miss: 1, hit: 1, stale: 1 });
+    // A row cached at this node's version is a hit for a strong read.
+    await until(async () => (await n.cache.getMany([key]))[0]?.version === 1);
+    expect(await n.rows.read('accounts-by-owner', 'bo', true)).toEqual({ version: 1, value: { accounts: { a: 1 } } });
+    expect(await n.results()).toEqual({ miss: 1, hit: 2, stale: 1 });
+  });
+
+  it('distrusts the cache on a rebuild, and caches no past rows while the rebuild runs', async () => {
+    let doubled = false;
+    const counting: DomainModule = {
+      ...(account as unknown as DomainModule),
+      type: 'counting',
+      events: {},
+      projections: [
+        {
+          name: 'totals',
+          apply(event, rows) {
+            const amount = (event.data as { amount: number }).amount * (doubled ? 2 : 1);
+            rows.set('total', ((rows.get('total') as number | undefined) ?? 0) + amount);
+          },
+        },
+      ],
+    };
+    const n = await projectionNode([counting as never]);
+    for (let i = 0; i < 20; i++) n.append('s', [{ type: 'Added', data: { amount: 1 } }]);
+    await n.caughtUp();
+    expect(await n.rows.read('totals', 'total', true)).toEqual({ version: 19, value: 20 });
+    const key = n.cache.key('prj', 'totals:total');
+    await until(async () => (await n.cache.getMany([key]))[0]?.version === 19);
+
+    // A new release changes the handler; the rebuild recomputes every row at the same versions.
+    doubled = true;
+    n.projections.rebuild('totals');
+    expect(n.projections.rebuilding('totals')).toBe(true);
+    // Mid-rebuild reads go to the store (past values, not cached).
+    expect(await n.rows.read('totals', 'total', false)).toEqual({ version: -1, value: undefined });
+    await n.caughtUp();
+    expect(await n.rows.read('totals', 'total', true)).toEqual({ version: 19, value: 40 });
+    expect(await n.rows.read('totals', 'total', false)).toEqual({ version: 19, value: 40 });
   });
 });

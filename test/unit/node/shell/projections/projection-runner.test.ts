@@ -1,4 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { open as lmdbOpen } from 'lmdb';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { EventStoreStateMachine, MemoryEventStorage, encodeCommand, proposedEvent } from '../../../../../node/core/eventstore/index.ts';
@@ -104,6 +105,64 @@ describe('ProjectionRunner', () => {
     r.rebuild('counts');
     await r.waitFor('counts', sm.nextPosition, 5000);
     expect(r.get('counts', 'count')).toBe(4);
+  });
+
+  it('gives every row the position of the last event that set it, and tells listeners after the commit', async () => {
+    const sm = new EventStoreStateMachine(new MemoryEventStorage());
+    append(sm, 'account-a', [{ type: 'AccountOpened', data: { owner: 'alice' } }]); // 0
+    append(sm, 'user-1', [{ type: 'UserRegistered', schemaVersion: 2, data: { email: 'a@x.io', displayName: 'A', marketingOptIn: false } }]); // 1
+    append(sm, 'account-a', [{ type: 'MoneyDeposited', data: { amount: 7 } }]); // 2
+    append(sm, 'user-1', [{ type: 'UserEmailChanged', data: { email: 'b@x.io' } }]); // 3: a@x.io deleted
+    const { runner: r } = await runner(await dirs.make(), sm);
+    const heard: string[] = [];
+    r.listen({
+      rowsChanged: (name, changes) => {
+        // Listeners hear of rows already on disk.
+        for (const [key, { version }] of changes) heard.push(`${name}/${key}@${version}:${r.version(name, key)}`);
+      },
+      rebuilt: (name) => heard.push(`rebuilt ${name}`),
+    });
+    await r.waitFor('accounts-by-owner', sm.nextPosition, 5000);
+    await r.waitFor('users-by-email', sm.nextPosition, 5000);
+    expect(r.row('accounts-by-owner', 'alice')).toEqual({ version: 2, value: { accounts: { a: 7 } } });
+    expect(r.row('users-by-email', 'b@x.io')).toEqual({ version: 3, value: { userId: '1', displayName: 'A' } });
+    // A deleted row keeps the version of its deletion; a row never set is at -1.
+    expect(r.row('users-by-email', 'a@x.io')).toEqual({ version: 3, value: undefined });
+    expect(r.row('users-by-email', 'nobody@x.io')).toEqual({ version: -1, value: undefined });
+    expect(heard.sort()).toEqual([
+      // Batches of 3 events: changes to one row within a batch are committed once.
+      'accounts-by-owner/account/a@0:0',
+      'accounts-by-owner/alice@2:2',
+      'users-by-email/a@x.io@1:1',
+      'users-by-email/a@x.io@3:3',
+      'users-by-email/b@x.io@3:3',
+      'users-by-email/user/1@1:1',
+      'users-by-email/user/1@3:3',
+    ]);
+
+    heard.length = 0;
+    r.rebuild('users-by-email');
+    expect([r.rebuilding('users-by-email'), r.rebuilding('accounts-by-owner')]).toEqual([true, false]);
+    expect(r.row('users-by-email', 'b@x.io')).toEqual({ version: -1, value: undefined });
+    await r.waitFor('users-by-email', sm.nextPosition, 5000);
+    expect(r.rebuilding('users-by-email')).toBe(false);
+    expect(r.row('users-by-email', 'b@x.io')).toEqual({ version: 3, value: { userId: '1', displayName: 'A' } });
+    expect(heard[0]).toBe('rebuilt users-by-email');
+  });
+
+  it('starts every projection over when its store was written before rows had versions', async () => {
+    const dir = await dirs.make();
+    const old = lmdbOpen({ path: dir, compression: false, maxDbs: 1000 });
+    await old.openDB<number, string>({ name: 'checkpoints' }).put('accounts-by-owner', 2);
+    await old.openDB<Json, string>({ name: 'rows:accounts-by-owner' }).put('bob', { accounts: { a: 5 } });
+    await old.close();
+    const sm = new EventStoreStateMachine(new MemoryEventStorage());
+    append(sm, 'account-a', [{ type: 'AccountOpened', data: { owner: 'bob' } }, { type: 'MoneyDeposited', data: { amount: 5 } }]);
+    const { runner: r } = await runner(dir, sm);
+    expect(r.status()[0]?.checkpoint).toBe(0);
+    expect(r.get('accounts-by-owner', 'bob')).toBeUndefined();
+    await r.waitFor('accounts-by-owner', sm.nextPosition, 5000);
+    expect(r.row('accounts-by-owner', 'bob')).toEqual({ version: 1, value: { accounts: { a: 5 } } });
   });
 
   it('reports lagging when it cannot catch up in time', async () => {
