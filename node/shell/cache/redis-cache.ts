@@ -278,7 +278,13 @@ export class RedisCache {
         run(this.client),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
-            reject(new CacheUnavailableError(`redis ${op} took longer than ${this.o.commandTimeoutMs} ms`));
+            // A timer that fires late, after this process was busy, may find the reply already
+            // received and not yet read: timers run before I/O in the event loop. Decide after
+            // the I/O phase (setImmediate), so that the timeout measures Redis, not our own
+            // event-loop lag; under CPU saturation it otherwise failed healthy commands.
+            setImmediate(() => {
+              reject(new CacheUnavailableError(`redis ${op} took longer than ${this.o.commandTimeoutMs} ms`));
+            });
           }, this.o.commandTimeoutMs);
         }),
       ]);

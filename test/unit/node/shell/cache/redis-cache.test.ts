@@ -212,6 +212,22 @@ describe('RedisCache', () => {
     }
   });
 
+  it('does not time out a command whose reply arrived while this process was busy', async () => {
+    const cache = await connected({ commandTimeoutMs: 50 });
+    await cache.set(cache.key('agg', 'busy'), 1, '"x"');
+    const read = cache.getMany([cache.key('agg', 'busy')]);
+    // node-redis writes queued commands on setImmediate: once the command is queued (a few
+    // microtasks), the next check phase puts it on the wire. Then this process is busy for twice
+    // the timeout, while Redis answers at once.
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    await new Promise((r) => setImmediate(r));
+    const until = performance.now() + 100;
+    while (performance.now() < until) {
+      // busy: CPU saturation, a long GC or a slow request handler
+    }
+    expect(await read).toEqual([{ version: 1, payload: '"x"' }]);
+  });
+
   it('recovers after Redis is killed and restarted empty', async () => {
     const cache = await connected({ breakerOpenMs: 50 });
     const key = cache.key('agg', 'r');
