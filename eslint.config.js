@@ -31,5 +31,12 @@ export default defineConfig(
       'no-restricted-globals': ['error', 'setTimeout', 'setInterval', 'setImmediate', 'process', 'console'],
     },
   },
+  {
+    // @kubernetes/client-node declares its V1* models as classes, but they are plain data (the
+    // API and the library's own serializer take object literals): literals and spreads are how
+    // Kubernetes objects are built.
+    files: ['operator/**/*.ts', 'test/**/operator/**/*.ts'],
+    rules: { '@typescript-eslint/no-unsafe-class-instance-assignment': 'off', '@typescript-eslint/no-misused-spread': 'off' },
+  },
   { files: ['**/*.{js,mjs,cjs}'], extends: [tseslint.configs.disableTypeChecked] },
 );
