@@ -25,6 +25,10 @@ export const names = {
   config: (c: ClusterRef): string => `${c.name}-config`,
   pdb: (c: ClusterRef): string => c.name,
   redis: (c: ClusterRef): string => `${c.name}-redis`,
+  /** How pods start (bootstrap members, then join): changes once, must not roll the pods. */
+  bootstrap: (c: ClusterRef): string => `${c.name}-bootstrap`,
+  /** The admin API token the operator uses, generated once. */
+  adminToken: (c: ClusterRef): string => `${c.name}-admin-token`,
   pod: (c: ClusterRef, ordinal: number): string => `${c.name}-${ordinal}`,
 };
 

@@ -2,10 +2,11 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
+import { StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { parse } from 'yaml';
 import { parseConfig } from '../../../node/config.ts';
-import { clientService, httpAddress, names, nodeConfig, peerAddress, peerService, podDisruptionBudget, redisService } from '../../../operator/desired/index.ts';
+import { ADMIN_TOKEN_FILE, clientService, configHash, httpAddress, names, nodeConfig, peerAddress, peerService, podDisruptionBudget, REDIS_PASSWORD_FILE, redisService, statefulSet } from '../../../operator/desired/index.ts';
 import type { ClusterRef } from '../../../operator/desired/index.ts';
 import { checkSpec } from '../../../operator/spec/raftcluster-spec.ts';
 import { TempDirs } from '../../support/temp-dir.ts';
@@ -34,6 +35,7 @@ describe('desired objects', () => {
       new Service(peerService(c) as never).validate();
       new Service(clientService(c) as never).validate();
       new Service(redisService(c) as never).validate();
+      new StatefulSet(statefulSet(c, { replicas: c.spec.replicas, image: 'eventraft:test' }) as never).validate();
       const pdb = podDisruptionBudget(c);
       if (pdb !== undefined) new PodDisruptionBudget(pdb as never).validate();
     }
@@ -92,5 +94,67 @@ describe('desired objects', () => {
       if (redis.mode === 'disabled') expect(res.config.redis).toBeUndefined();
       else expect(res.config.redis).toMatchObject({ url: redis.mode === 'managed' ? `redis://${c.name}-redis.shop.svc:6379` : redis.url, ttlMs: redis.ttlSeconds * 1000 });
     }
+  });
+
+  it('runs nodes as a StatefulSet the operator sequences: parallel start, replaced on delete, volumes kept until it removes them', async () => {
+    const c = await sample('raftcluster-5-external-redis.yaml');
+    const sts = statefulSet(c, { replicas: 3, image: 'registry.example/eventraft:1.2.3' });
+    expect(sts.spec).toMatchObject({
+      replicas: 3, // what the reconciler asked for, not spec.replicas (5)
+      serviceName: 'ledger-peers',
+      podManagementPolicy: 'Parallel',
+      updateStrategy: { type: 'OnDelete' },
+      persistentVolumeClaimRetentionPolicy: { whenScaled: 'Retain', whenDeleted: 'Retain' },
+      volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'fast-ssd', resources: { requests: { storage: '50Gi' } } } }],
+    });
+    const pod = sts.spec?.template.spec;
+    const node = pod?.containers[0];
+    expect(pod).toMatchObject({ automountServiceAccountToken: false, securityContext: { runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } } });
+    expect(pod?.topologySpreadConstraints).toEqual([expect.objectContaining({ topologyKey: 'topology.kubernetes.io/zone' })]);
+    expect(node).toMatchObject({
+      image: 'registry.example/eventraft:1.2.3',
+      args: ['node'],
+      securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+      readinessProbe: { httpGet: { path: '/readyz', port: 'http' } },
+      livenessProbe: { httpGet: { path: '/livez', port: 'http' } },
+      startupProbe: { httpGet: { path: '/livez', port: 'http' } },
+      resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { memory: '2Gi' } },
+    });
+    // Every file a setting names is mounted where the setting says.
+    const mountOf = (file: string): string | undefined => node?.volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`))?.name;
+    expect(mountOf(ADMIN_TOKEN_FILE)).toBe('admin-token');
+    expect(mountOf(REDIS_PASSWORD_FILE)).toBe('redis-password');
+    expect(pod?.volumes?.find((v) => v.name === 'redis-password')?.secret).toMatchObject({ secretName: 'ledger-redis', items: [{ key: 'password', path: 'password' }] });
+    expect(mountOf(`${String(node?.env?.find((e) => e.name === 'EVENTRAFT_DATA_DIR')?.value)}/x`)).toBe('data');
+    // Default placement: preferably one node per host.
+    expect(statefulSet(cluster({}), { replicas: 3, image: 'x' }).spec?.template.spec?.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+  });
+
+  it('gives every pod settings the node accepts, once Kubernetes expands $(POD_NAME)', () => {
+    const c = cluster({ redis: { mode: 'disabled' } });
+    const node = statefulSet(c, { replicas: 3, image: 'x' }).spec?.template.spec?.containers[0];
+    const podName = names.pod(c, 1);
+    const env: Record<string, string> = { ...nodeConfig(c).data, EVENTRAFT_JOIN: 'true' };
+    for (const e of node?.env ?? []) env[e.name] = e.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? podName : (e.value ?? '').replaceAll('$(POD_NAME)', podName);
+    delete env.EVENTRAFT_ADMIN_TOKEN_FILE; // a mounted Secret in the pod
+    const res = parseConfig(env);
+    if (!res.ok) throw new Error(res.problems.join('; '));
+    expect(res.config).toMatchObject({ nodeId: 'orders-1', dataDir: '/var/lib/eventraft/data' });
+    expect(env.EVENTRAFT_PEER_ADVERTISE).toBe(peerAddress(c, 1));
+    expect(env.EVENTRAFT_HTTP_ADVERTISE).toBe(httpAddress(c, 1));
+    expect(node?.envFrom).toEqual([{ configMapRef: { name: 'orders-config' } }, { configMapRef: { name: 'orders-bootstrap', optional: true } }]);
+  });
+
+  it('changes the pod template when, and only when, the shared node settings change', () => {
+    const hash = (spec: unknown): string => {
+      const c = cluster(spec);
+      const annotation = statefulSet(c, { replicas: 3, image: 'x' }).spec?.template.metadata?.annotations?.['eventraft.io/config-hash'];
+      expect(annotation).toBe(configHash(c));
+      return annotation as string;
+    };
+    const base = hash({});
+    expect(hash({ replicas: 5, storage: { size: '20Gi' }, paused: true })).toBe(base);
+    expect(hash({ raft: { heartbeatMs: 50 } })).not.toBe(base);
+    expect(hash({ redis: { mode: 'managed', ttlSeconds: 60 } })).not.toBe(base);
   });
 });
