@@ -88,6 +88,24 @@ end
 return #KEYS
 `;
 
+/**
+ * Bumps the epoch: one more than it was, and never below the Redis server's clock in
+ * microseconds. The floor matters when the counter itself disappears (evicted by an allkeys-*
+ * policy, deleted by hand) while values remain: counting again from 1 would come back to the
+ * epochs of those values and trust them again. Starting from the clock, a new epoch is above
+ * every earlier one. KEYS: epoch key. Returns the new epoch.
+ */
+const BUMP_EPOCH = `
+local e = redis.call('INCR', KEYS[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if e < now then
+  redis.call('SET', KEYS[1], string.format('%.0f', now))
+  return string.format('%.0f', now)
+end
+return tostring(e)
+`;
+
 /** Keys per INVALIDATE call. */
 const INVALIDATE_CHUNK = 256;
 
@@ -253,7 +271,7 @@ export class RedisCache {
     if (this.mustBumpEpoch) {
       this.mustBumpEpoch = false;
       try {
-        this.epoch = String(await this.command('epoch', (c) => c.incr(this.epochKey)));
+        this.epoch = String(await this.command('epoch', (c) => this.script(c, BUMP_EPOCH, [this.epochKey], [])));
       } catch (err) {
         this.mustBumpEpoch = true;
         throw err;

@@ -180,6 +180,27 @@ describe('RedisCache', () => {
     expect(await other.getMany([key])).toEqual([{ version: 1, payload: '"after"' }]);
   });
 
+  it('never comes back to an old epoch, even when the epoch counter was evicted', async () => {
+    const cache = await connected({ namespace: 'evicted-epoch' });
+    const key = cache.key('agg', 'k');
+    expect(await cache.set(key, 1, '"old"')).toBe(true);
+    const raw = await rawClient();
+    try {
+      const old = Number(await raw.get('evicted-epoch:epoch'));
+      // An allkeys-lru Redis evicts the counter, not the value.
+      await raw.del('evicted-epoch:epoch');
+      const later = await connected({ namespace: 'evicted-epoch' });
+      // Counting again from 1 would reach the old epoch within `old` bumps and trust "old".
+      for (let i = 0; i < Math.min(old + 2, 20); i++) {
+        expect(await later.getMany([key])).toEqual([undefined]);
+        await later.bumpEpoch();
+      }
+      expect(Number(await raw.get('evicted-epoch:epoch'))).toBeGreaterThan(old);
+    } finally {
+      raw.destroy();
+    }
+  });
+
   it('bumps the epoch after an invalidation it could not send', async () => {
     const cache = await connected();
     const key = cache.key('agg', 'lost');
