@@ -5,3 +5,4 @@ export { podDisruptionBudget } from './pod-disruption-budget.ts';
 export { clientService, peerService, redisService } from './services.ts';
 export { ADMIN_TOKEN_FILE, CONFIG_HASH_ANNOTATION, configHash, DATA_MOUNT, NODE_UID, statefulSet } from './stateful-set.ts';
 export type { StatefulSetInput } from './stateful-set.ts';
+export { redisDeployment } from './redis-deployment.ts';

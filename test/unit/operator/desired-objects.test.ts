@@ -2,11 +2,11 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
-import { StatefulSet } from 'kubernetes-models/apps/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { parse } from 'yaml';
 import { parseConfig } from '../../../node/config.ts';
-import { ADMIN_TOKEN_FILE, clientService, configHash, httpAddress, names, nodeConfig, peerAddress, peerService, podDisruptionBudget, REDIS_PASSWORD_FILE, redisService, statefulSet } from '../../../operator/desired/index.ts';
+import { ADMIN_TOKEN_FILE, clientService, configHash, httpAddress, names, nodeConfig, peerAddress, peerService, podDisruptionBudget, REDIS_PASSWORD_FILE, redisDeployment, redisService, statefulSet } from '../../../operator/desired/index.ts';
 import type { ClusterRef } from '../../../operator/desired/index.ts';
 import { checkSpec } from '../../../operator/spec/raftcluster-spec.ts';
 import { TempDirs } from '../../support/temp-dir.ts';
@@ -35,6 +35,7 @@ describe('desired objects', () => {
       new Service(peerService(c) as never).validate();
       new Service(clientService(c) as never).validate();
       new Service(redisService(c) as never).validate();
+      new Deployment(redisDeployment(c, { image: 'redis:7.4' }) as never).validate();
       new StatefulSet(statefulSet(c, { replicas: c.spec.replicas, image: 'eventraft:test' }) as never).validate();
       const pdb = podDisruptionBudget(c);
       if (pdb !== undefined) new PodDisruptionBudget(pdb as never).validate();
@@ -156,5 +157,16 @@ describe('desired objects', () => {
     expect(hash({ replicas: 5, storage: { size: '20Gi' }, paused: true })).toBe(base);
     expect(hash({ raft: { heartbeatMs: 50 } })).not.toBe(base);
     expect(hash({ redis: { mode: 'managed', ttlSeconds: 60 } })).not.toBe(base);
+  });
+
+  it('runs the managed Redis as a cache that can never evict the epoch counter', () => {
+    const c = cluster({});
+    const d = redisDeployment(c, { image: 'redis:7.4', maxMemoryMb: 512 });
+    expect(d.spec).toMatchObject({ replicas: 1, strategy: { type: 'Recreate' }, selector: { matchLabels: redisService(c).spec?.selector } });
+    const args = d.spec?.template.spec?.containers[0]?.args ?? [];
+    const arg = (flag: string): string | undefined => args[args.indexOf(flag) + 1];
+    // volatile-*: only keys with a TTL are evicted; the epoch has none (docs/cache.md).
+    expect([arg('--maxmemory-policy'), arg('--maxmemory'), arg('--appendonly'), arg('--save')]).toEqual(['volatile-lru', '512mb', 'no', '']);
+    expect(d.spec?.template.spec?.containers[0]?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
   });
 });
