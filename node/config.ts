@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Ajv } from 'ajv';
 import type { NodeId } from './core/raft/index.ts';
 import { parseHostPort } from './shell/transport/index.ts';
@@ -54,6 +55,10 @@ export const settings = {
   httpListen: { env: 'EVENTRAFT_HTTP_LISTEN', default: '127.0.0.1:8080', help: 'host:port of the HTTP API' },
   httpAdvertise: { env: 'EVENTRAFT_HTTP_ADVERTISE', help: 'host:port clients use (default: the listen address)' },
   dataDir: { env: 'EVENTRAFT_DATA_DIR', help: 'data directory (default ./data/<node id>)' },
+  memberIncarnations: {
+    env: 'EVENTRAFT_MEMBER_INCARNATIONS',
+    help: 'id=n,...: a listed node keeps its data in <dataDir>/incarnation-<n>, so that a member added again under the same id (n bumped) starts empty',
+  },
   initialMembers: { env: 'EVENTRAFT_INITIAL_MEMBERS', help: 'founding members: id=peerHost:port/httpHost:port,... (omit with join)' },
   join: { env: 'EVENTRAFT_JOIN', default: false, help: 'true: start empty and wait to be added by the leader' },
   tickMs: { env: 'EVENTRAFT_TICK_MS', default: 100, help: 'Raft tick interval in ms' },
@@ -93,6 +98,7 @@ const schema = {
     httpListen: { type: 'string', pattern: hostPort },
     httpAdvertise: { type: 'string', pattern: hostPort },
     dataDir: { type: 'string', minLength: 1 },
+    memberIncarnations: { type: 'string', minLength: 1 },
     initialMembers: { type: 'string', minLength: 1 },
     join: { type: 'boolean' },
     tickMs: { type: 'integer', minimum: 1, maximum: 10_000 },
@@ -214,6 +220,15 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     const count = Object.keys(initialMembers).length;
     if (count % 2 === 0) problems.push(`initialMembers has ${count} members: use an odd number so a majority survives the same failures`);
   }
+  let incarnation: number | undefined;
+  const incarnations = v.memberIncarnations as string | undefined;
+  if (incarnations !== undefined) {
+    for (const part of incarnations.split(',')) {
+      const m = /^([a-z0-9][-a-z0-9.]*)=([1-9][0-9]{0,8})$/.exec(part.trim());
+      if (!m) problems.push(`memberIncarnations (EVENTRAFT_MEMBER_INCARNATIONS): "${part}" is not id=n with n >= 1`);
+      else if (m[1] === nodeId) incarnation = Number(m[2]);
+    }
+  }
   const redisUrl = v.redisUrl as string | undefined;
   if (redisUrl === undefined) {
     for (const k of ['redisUsername', 'redisPassword', 'redisCaFile'] as const) if (v[k] !== undefined) problems.push(`${k} (${settings[k].env}) is set but EVENTRAFT_REDIS_URL is not`);
@@ -231,7 +246,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     peerAdvertise: peerAdvertise as string,
     httpListen: httpListen as HostPort,
     httpAdvertise: httpAdvertise as string,
-    dataDir: (v.dataDir as string | undefined) ?? `./data/${nodeId}`,
+    dataDir: incarnationDir((v.dataDir as string | undefined) ?? `./data/${nodeId}`, incarnation),
     initialMembers: initialMembers === undefined ? undefined : Object.freeze(initialMembers),
     join,
     tickMs: get('tickMs') as number,
@@ -274,4 +289,14 @@ export function configHelp(): string {
   }
   lines.push('', 'Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 fatal error, 2 invalid configuration.');
   return lines.join('\n');
+}
+
+/**
+ * The data directory of one incarnation of a member. The operator may add an ordinal again after
+ * it was removed while its volume was kept; that member must start empty (its old log and
+ * membership belong to a removed member), so the operator lists it with a new incarnation and the
+ * node uses a new directory beside the old one. Unlisted nodes use the directory as given.
+ */
+function incarnationDir(dataDir: string, incarnation: number | undefined): string {
+  return incarnation === undefined ? dataDir : path.join(dataDir, `incarnation-${incarnation}`);
 }

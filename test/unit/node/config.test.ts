@@ -56,6 +56,22 @@ describe('node config', () => {
     expect(problems({ EVENTRAFT_NODE_ID: 'a', EVENTRAFT_INITIAL_MEMBERS: 'a=h:1,b=nope' })).toEqual(['initialMembers: "b=nope" is not id=peerHost:port[/httpHost:port]']);
   });
 
+  it('keeps a listed member incarnation in its own data directory, so a re-added member starts empty', () => {
+    const dataDir = (env: Record<string, string>): string => {
+      const r = parseConfig({ ...base, EVENTRAFT_DATA_DIR: '/var/lib/eventraft/data', ...env });
+      if (!r.ok) throw new Error(r.problems.join('; '));
+      return r.config.dataDir;
+    };
+    expect(dataDir({})).toBe('/var/lib/eventraft/data');
+    expect(dataDir({ EVENTRAFT_MEMBER_INCARNATIONS: 'eventraft-1=2' })).toBe('/var/lib/eventraft/data');
+    expect(dataDir({ EVENTRAFT_MEMBER_INCARNATIONS: 'eventraft-1=2, eventraft-0=3' })).toBe('/var/lib/eventraft/data/incarnation-3');
+    const bad = parseConfig({ ...base, EVENTRAFT_MEMBER_INCARNATIONS: 'eventraft-0=0,x' });
+    expect(bad.ok ? [] : bad.problems).toEqual([
+      'memberIncarnations (EVENTRAFT_MEMBER_INCARNATIONS): "eventraft-0=0" is not id=n with n >= 1',
+      'memberIncarnations (EVENTRAFT_MEMBER_INCARNATIONS): "x" is not id=n with n >= 1',
+    ]);
+  });
+
   it('configures no cache without a Redis URL, and the cache with its defaults and a password file', () => {
     const none = parseConfig(base);
     if (!none.ok) throw new Error(none.problems.join('\n'));
