@@ -93,17 +93,17 @@ return #KEYS
  * microseconds. The floor matters when the counter itself disappears (evicted by an allkeys-*
  * policy, deleted by hand) while values remain: counting again from 1 would come back to the
  * epochs of those values and trust them again. Starting from the clock, a new epoch is above
- * every earlier one. KEYS: epoch key. Returns the new epoch.
+ * every earlier one. KEYS: epoch key. Returns the new epoch as decimal digits, as GET returns it.
  */
 const BUMP_EPOCH = `
 local e = redis.call('INCR', KEYS[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 if e < now then
-  redis.call('SET', KEYS[1], string.format('%.0f', now))
-  return string.format('%.0f', now)
+  e = now
+  redis.call('SET', KEYS[1], string.format('%.0f', e))
 end
-return tostring(e)
+return string.format('%.0f', e)
 `;
 
 /** Keys per INVALIDATE call. */

@@ -201,6 +201,21 @@ describe('RedisCache', () => {
     }
   });
 
+  it('keeps counting an epoch that is ahead of the clock, in digits a value can carry', async () => {
+    const raw = await rawClient();
+    try {
+      // A counter ahead of the server clock (bumped fast, or a clock stepped back): INCR decides.
+      await raw.set('ahead-epoch:epoch', '9000000000000000');
+      const cache = await connected({ namespace: 'ahead-epoch' });
+      expect(await raw.get('ahead-epoch:epoch')).toMatch(/^90000000000000\d\d$/);
+      const key = cache.key('agg', 'k');
+      expect(await cache.set(key, 1, '"v"')).toBe(true);
+      expect(await cache.getMany([key])).toEqual([{ version: 1, payload: '"v"' }]);
+    } finally {
+      raw.destroy();
+    }
+  });
+
   it('bumps the epoch after an invalidation it could not send', async () => {
     const cache = await connected();
     const key = cache.key('agg', 'lost');
