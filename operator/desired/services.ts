@@ -1,5 +1,5 @@
 import type { V1Service } from '@kubernetes/client-node';
-import type { ClusterRef } from './cluster-ref.ts';
+import type { ClusterRef, Component } from './cluster-ref.ts';
 import { HTTP_PORT, names, ownedMetadata, PEER_PORT, REDIS_PORT, selectorLabels } from './cluster-ref.ts';
 
 /**
@@ -26,28 +26,23 @@ export function peerService(c: ClusterRef): V1Service {
 
 /** The Service clients use: ready nodes only (any node serves reads and forwards writes). */
 export function clientService(c: ClusterRef): V1Service {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: ownedMetadata(c, names.clientService(c), 'node'),
-    spec: {
-      type: 'ClusterIP',
-      selector: selectorLabels(c, 'node'),
-      ports: [{ name: 'http', port: HTTP_PORT, targetPort: 'http', protocol: 'TCP' }],
-    },
-  };
+  return clusterIpService(c, names.clientService(c), 'node', 'http', HTTP_PORT);
 }
 
 /** The managed Redis's Service (redis.mode managed). */
 export function redisService(c: ClusterRef): V1Service {
+  return clusterIpService(c, names.redis(c), 'redis', 'redis', REDIS_PORT);
+}
+
+function clusterIpService(c: ClusterRef, name: string, component: Component, portName: string, port: number): V1Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: ownedMetadata(c, names.redis(c), 'redis'),
+    metadata: ownedMetadata(c, name, component),
     spec: {
       type: 'ClusterIP',
-      selector: selectorLabels(c, 'redis'),
-      ports: [{ name: 'redis', port: REDIS_PORT, targetPort: 'redis', protocol: 'TCP' }],
+      selector: selectorLabels(c, component),
+      ports: [{ name: portName, port, targetPort: portName, protocol: 'TCP' }],
     },
   };
 }

@@ -62,6 +62,18 @@ class Model {
   }
 }
 
+/** Applies the planner's steps, letting learners catch up between them, until it converges. */
+function drive(m: Model): Step[] {
+  const steps: Step[] = [];
+  for (let s = planMembership(m.observe()); s.kind !== 'converged'; s = planMembership(m.observe())) {
+    if (steps.length > 200) throw new Error(`no convergence: ${JSON.stringify(steps.slice(-5))}`);
+    steps.push(s);
+    m.apply(s);
+    m.tick();
+  }
+  return steps;
+}
+
 /** Voters with a running pod: the ones that can form a quorum. */
 function healthyQuorum(o: Observed): boolean {
   const voters = o.members.filter((m) => m.role === 'voter');
@@ -111,13 +123,7 @@ describe('the membership planner', () => {
   });
 
   it('follows the documented order: learner, pod, promotion; leadership off the victim, removal, pod, volume', () => {
-    const out = new Model(5, 3, 0);
-    const growth: Step[] = [];
-    for (let s = planMembership(out.observe()); s.kind !== 'converged'; s = planMembership(out.observe())) {
-      growth.push(s);
-      out.apply(s);
-      out.tick();
-    }
+    const growth = drive(new Model(5, 3, 0));
     expect(growth).toEqual([
       { kind: 'addLearner', ordinal: 3 },
       { kind: 'scaleStatefulSet', replicas: 4 },
@@ -126,12 +132,7 @@ describe('the membership planner', () => {
       { kind: 'scaleStatefulSet', replicas: 5 },
       { kind: 'promote', ordinal: 4 },
     ]);
-    const back = new Model(3, 5, 4);
-    const shrink: Step[] = [];
-    for (let s = planMembership(back.observe()); s.kind !== 'converged'; s = planMembership(back.observe())) {
-      shrink.push(s);
-      back.apply(s);
-    }
+    const shrink = drive(new Model(3, 5, 4));
     expect(shrink).toEqual([
       { kind: 'transferLeadership', to: 0 },
       { kind: 'removeMember', ordinal: 4 },
@@ -153,7 +154,7 @@ describe('the membership planner', () => {
     expect(planMembership(down).kind).toBe('wait');
     // Scale-in with Retain leaves the volume.
     const r = new Model(1, 3, 0, false);
-    for (let s = planMembership(r.observe()); s.kind !== 'converged'; s = planMembership(r.observe())) r.apply(s);
+    drive(r);
     expect([...r.volumes].sort()).toEqual([0, 1, 2]);
   });
 
