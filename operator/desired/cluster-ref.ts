@@ -15,21 +15,24 @@ export const PEER_PORT = 7000;
 export const HTTP_PORT = 8080;
 export const REDIS_PORT = 6379;
 
+/** What a name or a selector depends on: the cluster's name only. */
+type Named = Pick<ClusterRef, 'name'>;
+
 /** Names of the objects the operator owns for cluster `name`. */
 export const names = {
-  statefulSet: (c: ClusterRef): string => c.name,
+  statefulSet: (c: Named): string => c.name,
   /** Headless: gives each pod the stable DNS name peers dial. */
-  peerService: (c: ClusterRef): string => `${c.name}-peers`,
+  peerService: (c: Named): string => `${c.name}-peers`,
   /** What clients use: ready nodes only. */
-  clientService: (c: ClusterRef): string => c.name,
-  config: (c: ClusterRef): string => `${c.name}-config`,
-  pdb: (c: ClusterRef): string => c.name,
-  redis: (c: ClusterRef): string => `${c.name}-redis`,
+  clientService: (c: Named): string => c.name,
+  config: (c: Named): string => `${c.name}-config`,
+  pdb: (c: Named): string => c.name,
+  redis: (c: Named): string => `${c.name}-redis`,
   /** How pods start (bootstrap members, then join): changes once, must not roll the pods. */
-  bootstrap: (c: ClusterRef): string => `${c.name}-bootstrap`,
+  bootstrap: (c: Named): string => `${c.name}-bootstrap`,
   /** The admin API token the operator uses, generated once. */
-  adminToken: (c: ClusterRef): string => `${c.name}-admin-token`,
-  pod: (c: ClusterRef, ordinal: number): string => `${c.name}-${ordinal}`,
+  adminToken: (c: Named): string => `${c.name}-admin-token`,
+  pod: (c: Named, ordinal: number): string => `${c.name}-${ordinal}`,
 };
 
 /** A pod's stable DNS name, through the headless peer service. */
@@ -50,7 +53,7 @@ export function httpAddress(c: ClusterRef, ordinal: number): string {
 export type Component = 'node' | 'redis';
 
 /** The labels selecting a component's pods; never change them (selectors are immutable). */
-export function selectorLabels(c: ClusterRef, component: Component): Record<string, string> {
+export function selectorLabels(c: Named, component: Component): Record<string, string> {
   return { 'app.kubernetes.io/name': 'eventraft', 'app.kubernetes.io/instance': c.name, 'app.kubernetes.io/component': component };
 }
 

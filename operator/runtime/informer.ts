@@ -64,6 +64,10 @@ export class Informer<T extends KubernetesObject> {
     this.o = o;
   }
 
+  get name(): string {
+    return this.o.name;
+  }
+
   /** Starts; resolves after the first successful list. */
   async start(): Promise<void> {
     this.stopped = false;
