@@ -160,7 +160,9 @@ export class Reconciler {
     if (membershipStep.kind !== 'converged') {
       const acted = await this.runStep(cluster, c, applied, observed, token, membershipStep, log);
       const scaling = observed.leader !== undefined && (observed.members.filter((m) => m.role === 'voter').length !== spec.replicas || observed.members.some((m) => m.role === 'learner') || membershipStep.kind !== 'wait');
-      outcome = { phase: observed.leader === undefined ? undefined : scaling ? phaseFor('membership') : 'Degraded', ...acted };
+      // A member down while its pod is being replaced is the roll's doing, not a fault.
+      const rolling = [...observed.pods.values()].some((p) => p.metadata?.labels?.[CONTROLLER_REVISION_LABEL] !== applied.status?.updateRevision);
+      outcome = { phase: observed.leader === undefined ? undefined : scaling ? phaseFor('membership') : rolling ? phaseFor('roll') : 'Degraded', ...acted };
     } else {
       const rollStep = this.planRoll(applied, observed);
       if (rollStep.kind !== 'converged') {

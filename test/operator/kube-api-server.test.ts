@@ -82,6 +82,12 @@ describe('in-memory Kubernetes API server', () => {
 
     const scaled = (await custom.patchNamespacedCustomObject({ group, version, namespace, plural, name: 'r', body: { spec: { replicas: 5 } } }, merge)) as { metadata: { generation: number } };
     expect(scaled.metadata.generation).toBe(2);
+
+    // A pod template's metadata is spec: changing an annotation there is a new generation.
+    const sts = (hash: string): KubernetesObject => ({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 's', namespace }, spec: { replicas: 1, selector: { matchLabels: { a: 'b' } }, serviceName: 's', template: { metadata: { labels: { a: 'b' }, annotations: { hash } }, spec: { containers: [] } } } }) as KubernetesObject;
+    expect((await objects.create(sts('1'))).metadata?.generation).toBe(1);
+    const reannotated = await objects.patch(sts('2'), undefined, undefined, 'test', true, PatchStrategy.ServerSideApply);
+    expect(reannotated.metadata?.generation).toBe(2);
   });
 
   it('serves the scale subresource of a RaftCluster', async () => {

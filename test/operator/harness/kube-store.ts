@@ -119,7 +119,8 @@ const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 /** Everything but metadata and status: a change here bumps metadata.generation. */
 function specPart(o: JsonObject): string {
-  return JSON.stringify(o, (k, v: unknown) => (k === 'metadata' || k === 'status' ? undefined : v));
+  // Top-level metadata and status only: spec.template.metadata is spec.
+  return JSON.stringify(Object.entries(o).filter(([k]) => k !== 'metadata' && k !== 'status'));
 }
 
 export class KubeStore {
