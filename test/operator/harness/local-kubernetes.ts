@@ -22,6 +22,7 @@ import { Failpoints } from '../../../operator/runtime/failpoints.ts';
 import { fromConfig, mergePatch } from '../../../operator/runtime/kube.ts';
 import type { Kube } from '../../../operator/runtime/kube.ts';
 import { OperatorMetrics } from '../../../operator/runtime/metrics.ts';
+import { nodeViews } from './cluster-probes.ts';
 import { KubeApiServer } from './kube-api-server.ts';
 import { StatefulSetStandIn } from './statefulset-standin.ts';
 
@@ -139,6 +140,37 @@ export class LocalKubernetes {
 
   async deleteCluster(namespace: string, name: string): Promise<void> {
     await this.kube.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name });
+  }
+
+  /** Node URLs of ordinals 0..n-1 on the pod network. */
+  urls(n = 5): string[] {
+    return Array.from({ length: n }, (_, k) => this.standIn.httpUrl(k));
+  }
+
+  /**
+   * Waits until the status says Running, for the current generation, with `replicas` healthy
+   * members; then checks that it tells the truth (the nodes agree on its leader and members).
+   * Returns the disagreements found.
+   */
+  async waitForRunning(namespace: string, name: string, replicas: number, timeoutMs = 120_000): Promise<string[]> {
+    const c = await eventually(
+      `${name} Running with ${String(replicas)} healthy members`,
+      async () => {
+        const cur = await this.getCluster(namespace, name);
+        const s = cur?.status;
+        return cur !== undefined && s?.phase === 'Running' && s.observedGeneration === cur.metadata.generation && s.members?.length === replicas && s.members.every((m) => m.healthy) ? cur : undefined;
+      },
+      timeoutMs,
+      async () => `status: ${JSON.stringify((await this.getCluster(namespace, name))?.status)}\n${this.standIn.dumpLogs(15)}\n---- operator\n${this.operatorLogs.slice(-40).join('\n')}`,
+    );
+    const mismatches: string[] = [];
+    const nodes = await nodeViews(this.urls());
+    const leaderView = nodes.get(c.status?.leader ?? '');
+    if (leaderView?.role !== 'leader') mismatches.push(`status leader ${c.status?.leader ?? '-'} is not leading (${leaderView?.role ?? 'unreachable'})`);
+    const reported = (c.status?.members ?? []).map((m) => m.name).sort().join(',');
+    const actual = (leaderView?.members ?? []).map((m) => m.id).sort().join(',');
+    if (leaderView !== undefined && reported !== actual) mismatches.push(`status members ${reported} but the leader has ${actual}`);
+    return mismatches;
   }
 
   async stop(): Promise<void> {
