@@ -70,3 +70,68 @@ describe('creating a RaftCluster', () => {
     expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['Created', 'Bootstrapped']));
   });
 });
+
+describe('what the operator refuses, and how it reports it', () => {
+  it('reports an invalid spec as phase Invalid, a Degraded condition and a Warning event, and creates nothing', async () => {
+    await k8s.createCluster(namespace, 'broken', { replicas: 4, redis: { mode: 'external' } });
+    const c = await eventually('status Invalid', async () => {
+      const cur = await k8s.getCluster(namespace, 'broken');
+      return cur?.status?.phase === 'Invalid' ? cur : undefined;
+    });
+    const degraded = c.status?.conditions?.find((x) => x.type === 'Degraded');
+    expect(degraded).toMatchObject({ status: 'True', reason: 'InvalidSpec', observedGeneration: c.metadata.generation });
+    expect(degraded?.message).toMatch(/spec.replicas must be odd/);
+    expect(degraded?.message).toMatch(/spec.redis.url is required/);
+    const events = await k8s.kube.core.listNamespacedEvent({ namespace });
+    expect(events.items.filter((e) => e.involvedObject.name === 'broken').map((e) => [e.type, e.reason])).toEqual([['Warning', 'InvalidSpec']]);
+    await expect(k8s.kube.apps.readNamespacedStatefulSet({ namespace, name: 'broken' })).rejects.toMatchObject({ code: 404 });
+    await k8s.deleteCluster(namespace, 'broken');
+    await eventually('the invalid cluster deleted', async () => ((await k8s.getCluster(namespace, 'broken')) === undefined ? true : undefined));
+  });
+
+  it('refuses to shrink storage (the claim template keeps its size) and says so', async () => {
+    await k8s.patchSpec(namespace, 'orders', { storage: { size: '1Gi' } });
+    const c = await eventually('a StorageChangeRefused condition', async () => {
+      const cur = await k8s.getCluster(namespace, 'orders');
+      return cur?.status?.conditions?.some((x) => x.type === 'Degraded' && x.reason === 'StorageChangeRefused') === true ? cur : undefined;
+    });
+    expect(c.status?.conditions?.find((x) => x.reason === 'StorageChangeRefused')?.message).toMatch(/never shrink/);
+    const sts = await k8s.kube.apps.readNamespacedStatefulSet({ namespace, name: 'orders' });
+    expect(sts.spec?.volumeClaimTemplates?.[0]?.spec?.resources?.requests?.storage).toBe('10Gi');
+    await k8s.patchSpec(namespace, 'orders', { storage: { size: '10Gi' } });
+    expect(await k8s.waitForRunning(namespace, 'orders', 3)).toEqual([]);
+  });
+
+  it('changes nothing while paused, but keeps the status current', async () => {
+    await k8s.patchSpec(namespace, 'orders', { paused: true, replicas: 5 });
+    const c = await eventually('status Paused', async () => {
+      const cur = await k8s.getCluster(namespace, 'orders');
+      return cur?.status?.phase === 'Paused' && cur.status.observedGeneration === cur.metadata.generation ? cur : undefined;
+    });
+    expect(c.status?.members).toHaveLength(3);
+    expect(c.status?.leader).toMatch(/^orders-/);
+    // Several passes later (informer events from the nodes' pods keep it reconciling), still 3.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect((await k8s.kube.apps.readNamespacedStatefulSet({ namespace, name: 'orders' })).spec?.replicas).toBe(3);
+    await k8s.patchSpec(namespace, 'orders', { paused: false, replicas: 3 });
+    expect(await k8s.waitForRunning(namespace, 'orders', 3)).toEqual([]);
+  });
+});
+
+describe('deleting a RaftCluster', () => {
+  it('stops the nodes, deletes the volumes when pvcRetention.whenDeleted is Delete, then lets the object go', async () => {
+    await k8s.patchSpec(namespace, 'orders', { pvcRetention: { whenDeleted: 'Delete' } });
+    await eventually('the spec change observed', async () => {
+      const cur = await k8s.getCluster(namespace, 'orders');
+      return cur?.status?.observedGeneration === cur?.metadata.generation ? true : undefined;
+    });
+    await k8s.deleteCluster(namespace, 'orders');
+    await eventually('the RaftCluster gone', async () => ((await k8s.getCluster(namespace, 'orders')) === undefined ? true : undefined));
+    // The finalizer held the object until the pods were gone and the claims deleted.
+    expect((await k8s.kube.core.listNamespacedPod({ namespace })).items).toEqual([]);
+    expect((await k8s.kube.core.listNamespacedPersistentVolumeClaim({ namespace })).items).toEqual([]);
+    expect(k8s.standIn.processCount()).toBe(0);
+    // Everything else it owned is garbage-collected through owner references.
+    await eventually('owned objects collected', async () => ((await k8s.kube.core.listNamespacedConfigMap({ namespace })).items.length === 0 && (await k8s.kube.core.listNamespacedService({ namespace })).items.length === 0 ? true : undefined));
+  });
+});
