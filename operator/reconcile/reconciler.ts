@@ -119,8 +119,11 @@ export class Reconciler {
 
     if (sts === undefined) {
       // A new cluster: its founding members start together (a lone first node could never elect
-      // a leader) and bootstrap from the same member list.
-      await this.writeBootstrap(c, { [INITIAL_MEMBERS]: this.foundingMembers(c, spec.replicas) });
+      // a leader) and bootstrap from the same member list. A StatefulSet deleted by hand (e.g.
+      // orphaned to change an immutable field) is recreated without going back to bootstrap:
+      // once the group has formed, a pod with an empty volume must only ever join it.
+      const formed = (await this.readBootstrap(c))?.data?.[JOIN] === 'true';
+      if (!formed) await this.writeBootstrap(c, { [INITIAL_MEMBERS]: this.foundingMembers(c, spec.replicas) });
       await apply(this.d.kube, statefulSet(c, { replicas: spec.replicas, image: this.image(spec) }));
       this.d.failpoints.hit('after-create-statefulset');
       await this.d.events.normal(cluster, 'Created', `created ${String(spec.replicas)} founding members`);

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { EventraftClient } from '../../node/client/index.ts';
 import type { Controller } from '../../operator/controller.ts';
 import { eventually, LocalKubernetes } from './harness/local-kubernetes.ts';
 import type { RaftClusterObject } from './harness/local-kubernetes.ts';
@@ -115,6 +117,25 @@ describe('what the operator refuses, and how it reports it', () => {
     expect((await k8s.kube.apps.readNamespacedStatefulSet({ namespace, name: 'orders' })).spec?.replicas).toBe(3);
     await k8s.patchSpec(namespace, 'orders', { paused: false, replicas: 3 });
     expect(await k8s.waitForRunning(namespace, 'orders', 3)).toEqual([]);
+  });
+});
+
+describe('repairs', () => {
+  it('recreates a StatefulSet deleted by hand; its pods rejoin with their data and nothing bootstraps again', async () => {
+    const client = new EventraftClient({ endpoints: k8s.urls(3) });
+    await client.appendToStream('repair-check', [{ id: randomUUID(), type: 'Noted', data: { n: 1 } }]);
+    const before = await k8s.getCluster(namespace, 'orders');
+    await k8s.kube.apps.deleteNamespacedStatefulSet({ namespace, name: 'orders' });
+    await eventually('a new StatefulSet', async () => {
+      const sts = await k8s.kube.apps.readNamespacedStatefulSet({ namespace, name: 'orders' }).catch(() => undefined);
+      return sts?.metadata?.uid !== undefined ? sts : undefined;
+    });
+    expect(await k8s.waitForRunning(namespace, 'orders', 3)).toEqual([]);
+    expect((await k8s.kube.core.readNamespacedConfigMap({ namespace, name: 'orders-bootstrap' })).data).toEqual({ EVENTRAFT_JOIN: 'true' });
+    const after = await k8s.getCluster(namespace, 'orders');
+    // The same group (the term only grows), and the event written before is still there.
+    expect(after?.status?.term).toBeGreaterThanOrEqual(before?.status?.term ?? 0);
+    expect((await client.readStream('repair-check')).events).toHaveLength(1);
   });
 });
 

@@ -188,8 +188,9 @@ export class StatefulSetStandIn {
           store.create(PVCS, namespace, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claim, namespace, labels: vct.metadata.labels ?? {} }, spec: structuredClone(vct.spec), status: { phase: 'Bound' } });
         }
       }
-      if (!byOrdinal.has(k)) {
-        const podName = `${name}-${String(k)}`;
+      const podName = `${name}-${String(k)}`;
+      // A pod of that name left by a previous StatefulSet is still terminating: wait for it.
+      if (!byOrdinal.has(k) && store.tryGet(PODS, namespace, podName) === undefined) {
         store.create(PODS, namespace, {
           apiVersion: 'v1',
           kind: 'Pod',
