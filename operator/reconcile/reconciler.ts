@@ -58,6 +58,17 @@ export interface ReconcileResult {
 const PROGRESS_MS = 1_000;
 const STEADY_MS = 30_000;
 
+/** What one pass read, handed to the step it takes (no second read of the same objects). */
+interface Pass {
+  readonly cluster: RaftClusterObject;
+  readonly c: ClusterRef;
+  readonly sts: V1StatefulSet;
+  readonly observed: ClusterObservation;
+  readonly bootstrap: V1ConfigMap | undefined;
+  readonly token: string;
+  readonly log: Logger;
+}
+
 interface RaftClusterObject extends KubernetesObject {
   spec?: unknown;
   status?: Partial<RaftClusterStatus>;
@@ -149,7 +160,7 @@ export class Reconciler {
     const pvcs = (await this.d.kube.core.listNamespacedPersistentVolumeClaim({ namespace: c.namespace, labelSelector: selector(c) })).items;
     if (storageProblems.length === 0) await this.expandVolumes(c, pvcs);
 
-    const phaseFor = (kind: 'membership' | 'roll'): Phase => (kind === 'roll' ? 'Upgrading' : 'Scaling');
+    const pass: Pass = { cluster, c, sts: applied, observed, bootstrap, token, log };
     let outcome: { phase: Phase | undefined; reason: string; message: string; requeueAfterMs: number };
     const membershipStep = planMembership({
       desired: spec.replicas,
@@ -161,16 +172,16 @@ export class Reconciler {
       maxPromoteLag: this.maxLag,
     });
     if (membershipStep.kind !== 'converged') {
-      const acted = await this.runStep(cluster, c, applied, observed, token, membershipStep, log);
+      const acted = await this.runStep(pass, membershipStep);
       const scaling = observed.leader !== undefined && (observed.members.filter((m) => m.role === 'voter').length !== spec.replicas || observed.members.some((m) => m.role === 'learner') || membershipStep.kind !== 'wait');
       // A member down while its pod is being replaced is the roll's doing, not a fault.
       const rolling = [...observed.pods.values()].some((p) => p.metadata?.labels?.[CONTROLLER_REVISION_LABEL] !== applied.status?.updateRevision);
-      outcome = { phase: observed.leader === undefined ? undefined : scaling ? phaseFor('membership') : rolling ? phaseFor('roll') : 'Degraded', ...acted };
+      outcome = { phase: observed.leader === undefined ? undefined : scaling ? 'Scaling' : rolling ? 'Upgrading' : 'Degraded', ...acted };
     } else {
       const rollStep = this.planRoll(applied, observed);
       if (rollStep.kind !== 'converged') {
-        const acted = await this.runStep(cluster, c, applied, observed, token, rollStep, log);
-        outcome = { phase: phaseFor('roll'), ...acted };
+        const acted = await this.runStep(pass, rollStep);
+        outcome = { phase: 'Upgrading', ...acted };
       } else {
         outcome = { phase: 'Running', reason: 'Converged', message: `${String(spec.replicas)} members, all healthy, all up to date`, requeueAfterMs: STEADY_MS };
       }
@@ -205,7 +216,8 @@ export class Reconciler {
   }
 
   /** Takes one step; an admin call a node refused is reported and retried, not an error. */
-  private async runStep(cluster: RaftClusterObject, c: ClusterRef, sts: V1StatefulSet, observed: ClusterObservation, token: string, step: Step | RollingStep, log: Logger): Promise<{ reason: string; message: string; requeueAfterMs: number }> {
+  private async runStep(pass: Pass, step: Step | RollingStep): Promise<{ reason: string; message: string; requeueAfterMs: number }> {
+    const { cluster, c, sts, observed, token, log } = pass;
     if (step.kind === 'wait') return { reason: 'Waiting', message: step.reason, requeueAfterMs: PROGRESS_MS };
     if (step.kind === 'converged') return { reason: 'Converged', message: 'nothing to do', requeueAfterMs: STEADY_MS };
     const leader = observed.leader;
@@ -216,8 +228,7 @@ export class Reconciler {
       switch (step.kind) {
         case 'addLearner': {
           // A re-added ordinal starts empty: a new incarnation, so a new data directory.
-          const bootstrap = await this.readBootstrap(c);
-          const incarnations = parseIncarnations(bootstrap?.data?.[INCARNATIONS]);
+          const incarnations = parseIncarnations(pass.bootstrap?.data?.[INCARNATIONS]);
           incarnations.set(pod(step.ordinal), (incarnations.get(pod(step.ordinal)) ?? 0) + 1);
           await this.writeBootstrap(c, { [JOIN]: 'true', [INCARNATIONS]: formatIncarnations(incarnations) });
           this.d.failpoints.hit('after-incarnation-bump');
@@ -412,7 +423,7 @@ export class Reconciler {
     s: { phase: Phase; generation: number; observed?: ClusterObservation | undefined; progressing?: { reason: string; message: string }; problem?: { reason: string; message: string } },
   ): RaftClusterStatus {
     const previous = cluster.status;
-    const m = cluster.metadata ?? {};
+    const named = { name: cluster.metadata?.name ?? '' };
     const o = s.observed;
     const leader = o?.leader;
     const voters = o?.members.filter((x) => x.role === 'voter') ?? [];
@@ -426,7 +437,7 @@ export class Reconciler {
         leader === undefined
           ? { type: 'Available', status: 'False', reason: 'NoLeader', message: 'no node reports a leader' }
           : hasQuorum
-            ? { type: 'Available', status: 'True', reason: 'LeaderElected', message: `${names.pod({ name: m.name ?? '' }, leader.ordinal)} leads term ${String(leader.view.term)}` }
+            ? { type: 'Available', status: 'True', reason: 'LeaderElected', message: `${names.pod(named, leader.ordinal)} leads term ${String(leader.view.term)}` }
             : { type: 'Available', status: 'False', reason: 'NoHealthyQuorum', message: `${String(healthyVoters)} of ${String(voters.length)} voters healthy` },
         leader === undefined
           ? { type: 'QuorumHealthy', status: 'Unknown', reason: 'NoLeader', message: 'membership is known only through a leader' }
@@ -448,8 +459,8 @@ export class Reconciler {
       observedGeneration: s.generation,
       replicas: leader === undefined ? (previous?.replicas ?? 0) : o?.members.length ?? 0,
       readyReplicas: leader === undefined ? readyPods : (o?.members.filter((x) => x.healthy).length ?? 0),
-      selector: selector({ name: m.name ?? '' }),
-      ...(leader === undefined ? {} : { leader: names.pod({ name: m.name ?? '' }, leader.ordinal), term: leader.view.term, commitIndex: leader.view.commitIndex }),
+      selector: selector(named),
+      ...(leader === undefined ? {} : { leader: names.pod(named, leader.ordinal), term: leader.view.term, commitIndex: leader.view.commitIndex }),
       members: o?.memberStatus ?? [],
       conditions,
     };

@@ -360,17 +360,22 @@ export class StatefulSetStandIn {
   /** A deleted PVC's data goes with it, once no pod uses it (pvc-protection). */
   private removeDeletedVolumes(): void {
     const { store } = this.o;
-    for (const [namespace, claim] of this.knownClaims) {
+    for (const [k, { namespace, claim }] of this.knownClaims) {
       if (store.tryGet(PVCS, namespace, claim) !== undefined) continue;
       const podName = claim.replace(/^[^-]+-/, '');
       if (store.tryGet(PODS, namespace, podName) !== undefined) continue;
       rmSync(this.claimDir(namespace, claim), { recursive: true, force: true });
-      this.knownClaims.delete([namespace, claim]);
+      this.knownClaims.delete(k);
     }
-    for (const pvc of store.list(PVCS)) this.knownClaims.add([meta(pvc).namespace ?? 'default', meta(pvc).name ?? '']);
+    for (const pvc of store.list(PVCS)) {
+      const namespace = meta(pvc).namespace ?? 'default';
+      const claim = meta(pvc).name ?? '';
+      this.knownClaims.set(`${namespace}/${claim}`, { namespace, claim });
+    }
   }
 
-  private readonly knownClaims = new PairSet();
+  /** Claims seen, by namespace/name: a directory to remove once its claim is gone. */
+  private readonly knownClaims = new Map<string, { namespace: string; claim: string }>();
 
   // ------------------------------------------------------------------ readiness
 
@@ -399,20 +404,6 @@ export class StatefulSetStandIn {
     if (pod === undefined || (isReady(pod) === ready && (pod.status as { phase?: string } | undefined)?.phase === 'Running')) return;
     const ordinal = Number(/-(\d+)$/.exec(podName)?.[1] ?? '0');
     this.o.store.patch(PODS, namespace, podName, (o) => ({ ...o, status: { phase: 'Running', podIP: this.host(ordinal), conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: new Date().toISOString().slice(0, 19) + 'Z' }] } }), 'status');
-  }
-}
-
-/** A set of [namespace, name] pairs. */
-class PairSet implements Iterable<[string, string]> {
-  private readonly items = new Map<string, [string, string]>();
-  add(pair: [string, string]): void {
-    this.items.set(pair.join('/'), pair);
-  }
-  delete(pair: [string, string]): void {
-    this.items.delete(pair.join('/'));
-  }
-  [Symbol.iterator](): Iterator<[string, string]> {
-    return this.items.values();
   }
 }
 
