@@ -4,12 +4,22 @@
  *   eventraft node           run one node (configured by EVENTRAFT_* environment variables)
  *   eventraft node --help    list every setting
  *   eventraft operator       run the Kubernetes operator (EVENTRAFT_OPERATOR_* variables)
+ *   eventraft smoke-test     append one event and read it back through every given endpoint
  */
 import { operatorConfigHelp, runOperator } from '../operator/main.ts';
 import { configHelp, runNode } from './main.ts';
+import { runSmokeTest } from './smoke-test.ts';
 
 const [command, ...rest] = process.argv.slice(2);
-const usage = 'Usage: eventraft node|operator [--help]\n\nCommands:\n  node        run one eventraft node (see "eventraft node --help")\n  operator    run the Kubernetes operator (see "eventraft operator --help")\n';
+const usage = [
+  'Usage: eventraft node|operator|smoke-test [--help]',
+  '',
+  'Commands:',
+  '  node        run one eventraft node (see "eventraft node --help")',
+  '  operator    run the Kubernetes operator (see "eventraft operator --help")',
+  '  smoke-test  append one event and read it back (see "eventraft smoke-test --help")',
+  '',
+].join('\n');
 
 if (command === 'node') {
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -20,6 +30,8 @@ if (command === 'node') {
 } else if (command === 'operator') {
   if (rest.includes('--help') || rest.includes('-h')) process.stdout.write(`${operatorConfigHelp()}\n`);
   else await runOperator(process.env);
+} else if (command === 'smoke-test') {
+  process.exitCode = await runSmokeTest(rest);
 } else if (command === undefined || command === '--help' || command === '-h') {
   process.stdout.write(usage);
 } else {

@@ -24,6 +24,21 @@ describe('the eventraft command', () => {
     expect(r.stderr).toContain('EVENTRAFT_LOG_LEVEL');
   });
 
+  it('checks smoke-test arguments, listing every problem, exit 2', () => {
+    const r = run(['smoke-test', '--url', 'ftp://x', '--timeout-ms', '0']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--url ftp://x: not an http(s) URL');
+    expect(r.stderr).toContain('--timeout-ms must be a positive integer');
+    expect(run(['smoke-test']).stderr).toContain('--url is required');
+    expect(run(['smoke-test', '--help']).stdout).toContain('Usage: eventraft smoke-test');
+  });
+
+  it('fails the smoke test with exit 1 and a JSON report when no node answers', () => {
+    const r = run(['smoke-test', '--url', 'http://127.0.0.1:9', '--timeout-ms', '1500']);
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout.trim())).toMatchObject({ ok: false });
+  });
+
   it('rejects unknown commands with exit 2', () => {
     const r = run(['frobnicate']);
     expect(r.status).toBe(2);

@@ -1,7 +1,12 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
+import type { FrameRejection } from '../transport/frame-codec.ts';
 
 const ROLES = ['Follower', 'PreCandidate', 'Candidate', 'Leader'] as const;
+/** Why proposals fail: the core's refusals, plus Timeout (outcome unknown) and Lost (overwritten by a new leader). */
+const PROPOSAL_FAILURES = ['NoLeader', 'NotLeader', 'Overloaded', 'TransferInProgress', 'Timeout', 'Lost'] as const;
+const FRAME_REJECTIONS: readonly FrameRejection[] = ['oversized', 'bad_kind', 'malformed', 'invalid_message', 'truncated', 'protocol'];
+const DROP_REASONS = ['queue_full', 'not_connected', 'unknown_peer', 'too_large'] as const;
 
 /** The Raft metrics of ARCHITECTURE §7 (prefix eventraft_). Names are a contract with dashboards. */
 export class RaftMetrics {
@@ -52,6 +57,11 @@ export class RaftMetrics {
     this.storeBytes = new Gauge({ name: 'eventraft_store_bytes', help: 'Bytes of log segments and snapshots on disk', registers });
     this.framesRejected = new Counter({ name: 'eventraft_transport_frames_rejected_total', help: 'Peer connections closed for a bad frame, by reason', labelNames: ['reason'], registers });
     this.messagesDropped = new Counter({ name: 'eventraft_transport_messages_dropped_total', help: 'Peer messages dropped before sending, by reason', labelNames: ['reason'], registers });
+    // Export the usual label values at 0 from the start, so rates and alerts see a series before the first failure.
+    for (const reason of PROPOSAL_FAILURES) this.proposalsFailed.inc({ reason }, 0);
+    for (const kind of ['created', 'installed']) this.snapshots.inc({ kind }, 0);
+    for (const reason of FRAME_REJECTIONS) this.framesRejected.inc({ reason }, 0);
+    for (const reason of DROP_REASONS) this.messagesDropped.inc({ reason }, 0);
   }
 
   setRole(role: string): void {

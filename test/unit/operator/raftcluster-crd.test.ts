@@ -6,7 +6,7 @@ import { raftClusterCrd, raftClusterSchema } from '../../../operator/crd/raftclu
 import type { Schema } from '../../../operator/crd/raftcluster-crd.ts';
 import { checkSpec, checkTransition, mebibytes } from '../../../operator/spec/raftcluster-spec.ts';
 import type { RaftClusterSpec } from '../../../operator/spec/raftcluster-spec.ts';
-import { crdPath, renderCrd } from '../../../scripts/gen-crds.ts';
+import { chartCrdPath, crdPath, renderCrd } from '../../../scripts/gen-crds.ts';
 
 const samples = path.join(import.meta.dirname, '..', '..', '..', 'crds', 'samples');
 
@@ -38,6 +38,7 @@ function undocumented(schema: Schema, at: string): string[] {
 describe('the RaftCluster CRD', () => {
   it('is the file in crds/, generated from the schema (npm run crds)', async () => {
     expect(await readFile(crdPath, 'utf8')).toBe(renderCrd());
+    expect(await readFile(chartCrdPath, 'utf8')).toBe(renderCrd());
     expect(parse(await readFile(crdPath, 'utf8'))).toEqual(raftClusterCrd());
   });
 
