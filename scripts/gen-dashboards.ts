@@ -148,7 +148,8 @@ const cache: DashboardSpec = {
       panels: [
         ts('Command latency p99', 'Redis command latency by operation', 's', [{ expr: p99('eventraft_cache_duration_seconds', 'op', ', outcome="ok"'), legend: '{{op}}' }]),
         ts('Command errors', 'Redis commands that failed, timed out or were refused by the open breaker', 'ops', [
-          { expr: `sum by (op) (rate(eventraft_cache_duration_seconds_count{${NODE}, outcome="error"}[${RATE}]))`, legend: '{{op}}' },
+          // Zero-filled from the commands that ran, so the panel reads 0 (not "no data") while Redis is healthy.
+          { expr: `sum by (op) (rate(eventraft_cache_duration_seconds_count{${NODE}, outcome="error"}[${RATE}])) or 0 * sum by (op) (rate(eventraft_cache_duration_seconds_count{${NODE}}[${RATE}]))`, legend: '{{op}}' },
         ]),
         { ...ts('Circuit breaker', '0 closed (Redis in use), 1 half-open (probing), 2 open (reads go to the store)', 'none', [{ expr: `eventraft_cache_circuit_state{${NODE}}`, legend: '{{pod}}' }], 24), mappings: { '0': 'closed', '1': 'half-open', '2': 'open' } },
       ],

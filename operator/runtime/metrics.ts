@@ -10,7 +10,8 @@ export class OperatorMetrics {
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'eventraft_operator_process_' });
+    // Default process and Node.js metrics as eventraft_operator_process_cpu_seconds_total, eventraft_operator_nodejs_*, ...
+    collectDefaultMetrics({ register: this.registry, prefix: 'eventraft_operator_' });
     this.reconciles = new Counter({ name: 'eventraft_operator_reconcile_total', help: 'Reconcile passes by result (success, requeue, error)', labelNames: ['result'], registers });
     this.reconcileDuration = new Histogram({
       name: 'eventraft_operator_reconcile_duration_seconds',

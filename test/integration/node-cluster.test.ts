@@ -57,7 +57,7 @@ describe('a 3-node cluster of real processes', () => {
     const view = (await getJson<ClusterView>(`${c.url(leader)}/v1/cluster`)).body;
     expect(view.members.map((m) => m.role)).toEqual(['voter', 'voter', 'voter']);
     passed();
-  });
+  }, 30_000);
 
   it('keeps every acknowledged write through kill -9 of the leader during 2,000 concurrent writes, applying none twice', async () => {
     const c = await newCluster(41);
