@@ -56,3 +56,10 @@ USER 10001:10001
 EXPOSE 7000 8080 8081
 ENTRYPOINT ["node", "/app/dist/node/cli.js"]
 CMD ["--help"]
+
+# ---- e2e: the kind end-to-end scenario's Job (test/e2e/kind/), not shipped -----------------------
+# Build with --target e2e. It runs the TypeScript test sources directly (Node 24 strips types).
+FROM build AS e2e
+COPY test ./test
+USER 10001:10001
+ENTRYPOINT ["node", "/src/test/e2e/kind/scenario-job.ts"]

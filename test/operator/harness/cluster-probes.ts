@@ -8,6 +8,33 @@ import { randomUUID } from 'node:crypto';
 import { EventraftClient } from '../../../node/client/index.ts';
 import { quorum } from '../../../operator/membership/plan.ts';
 
+export interface RaftClusterObject {
+  metadata: { name: string; namespace: string; uid: string; generation: number; finalizers?: string[]; deletionTimestamp?: string };
+  spec: Record<string, unknown>;
+  status?: {
+    phase?: string;
+    replicas?: number;
+    readyReplicas?: number;
+    leader?: string;
+    term?: number;
+    commitIndex?: number;
+    observedGeneration?: number;
+    members?: { name: string; role: string; healthy: boolean; lag?: number }[];
+    conditions?: { type: string; status: string; reason: string; message: string; observedGeneration?: number }[];
+  };
+}
+
+/** Polls until `check` returns a value (not undefined), or fails with what it was waiting for. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000, describeLast?: () => Promise<string> | string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${String(timeoutMs)} ms waiting for ${what}${describeLast === undefined ? '' : `\n${await describeLast()}`}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export interface NodeView {
   readonly id: string;
   readonly role: string;

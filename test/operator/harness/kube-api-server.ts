@@ -23,6 +23,17 @@ import { ApiError, apiVersionOf, KubeStore, meta, RESOURCE_TYPES } from './kube-
  * watch connection is cut), `stallWatches()` (open watches go silent without closing: what the
  * operator's watchdog is for), `failNext()` (the next matching request fails).
  */
+export interface RecordedRequest {
+  readonly method: string;
+  /** Without the query. */
+  readonly path: string;
+  /** A watch (GET with watch=true) rather than a list or get. */
+  readonly watch: boolean;
+  readonly contentType: string;
+  /** The bearer token the client sent (the kubeconfig's user). */
+  readonly token?: string;
+}
+
 export class KubeApiServer {
   readonly store: KubeStore;
   private readonly server: Server;
@@ -30,8 +41,8 @@ export class KubeApiServer {
   private readonly sockets = new Set<Socket>();
   private readonly failures: { method: string; path: RegExp; code: number }[] = [];
   private readonly bookmarkIntervalMs: number;
-  /** Requests served, by method and path without query (for tests that count calls). */
-  readonly requests: { method: string; path: string }[] = [];
+  /** Requests served (for tests that count calls or check them against RBAC rules). */
+  readonly requests: RecordedRequest[] = [];
 
   private constructor(store: KubeStore, bookmarkIntervalMs: number) {
     this.store = store;
@@ -59,21 +70,22 @@ export class KubeApiServer {
   }
 
   /** A kubeconfig file pointing at this server (what the operator process loads). */
-  kubeconfig(namespace = 'default'): string {
+  kubeconfig(namespace = 'default', token = 'in-memory'): string {
     return [
       'apiVersion: v1',
       'kind: Config',
       // client-node refuses plain HTTP unless TLS verification is explicitly off.
       `clusters: [{name: memory, cluster: {server: "${this.url}", insecure-skip-tls-verify: true}}]`,
-      'users: [{name: tester, user: {token: "in-memory"}}]',
+      `users: [{name: tester, user: {token: "${token}"}}]`,
       `contexts: [{name: memory, context: {cluster: memory, user: tester, namespace: ${namespace}}}]`,
       'current-context: memory',
       '',
     ].join('\n');
   }
 
-  async writeKubeconfig(path: string, namespace?: string): Promise<void> {
-    await writeFile(path, this.kubeconfig(namespace));
+  /** `token` tells this client's requests apart in `requests` (e.g. the operator's). */
+  async writeKubeconfig(path: string, namespace?: string, token?: string): Promise<void> {
+    await writeFile(path, this.kubeconfig(namespace, token));
   }
 
   async stop(): Promise<void> {
@@ -107,7 +119,8 @@ export class KubeApiServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
-    this.requests.push({ method, path: url.pathname });
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    this.requests.push({ method, path: url.pathname, watch: url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1', contentType: req.headers['content-type'] ?? '', ...(token === undefined ? {} : { token }) });
     try {
       const raw = await readBody(req);
       const answer = this.answer(method, url, raw === '' ? undefined : raw, req.headers['content-type'] ?? '', res);

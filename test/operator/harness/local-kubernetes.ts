@@ -22,27 +22,19 @@ import { Failpoints } from '../../../operator/runtime/failpoints.ts';
 import { fromConfig, mergePatch } from '../../../operator/runtime/kube.ts';
 import type { Kube } from '../../../operator/runtime/kube.ts';
 import { OperatorMetrics } from '../../../operator/runtime/metrics.ts';
-import { nodeViews } from './cluster-probes.ts';
+import { waitForRunning } from '../../e2e/scenario.ts';
+import type { ScenarioPlatform } from '../../e2e/scenario.ts';
+import type { RaftClusterObject } from './cluster-probes.ts';
 import { KubeApiServer } from './kube-api-server.ts';
 import { StatefulSetStandIn } from './statefulset-standin.ts';
 
-const cli = path.resolve(import.meta.dirname, '../../../node/cli.ts');
+export { eventually } from './cluster-probes.ts';
+export type { RaftClusterObject } from './cluster-probes.ts';
 
-export interface RaftClusterObject {
-  metadata: { name: string; namespace: string; uid: string; generation: number; finalizers?: string[]; deletionTimestamp?: string };
-  spec: Record<string, unknown>;
-  status?: {
-    phase?: string;
-    replicas?: number;
-    readyReplicas?: number;
-    leader?: string;
-    term?: number;
-    commitIndex?: number;
-    observedGeneration?: number;
-    members?: { name: string; role: string; healthy: boolean; lag?: number }[];
-    conditions?: { type: string; status: string; reason: string; message: string; observedGeneration?: number }[];
-  };
-}
+/** The operator process's bearer token: its requests in `api.requests` carry it. */
+export const OPERATOR_TOKEN = 'eventraft-operator';
+
+const cli = path.resolve(import.meta.dirname, '../../../node/cli.ts');
 
 export class LocalKubernetes {
   readonly api: KubeApiServer;
@@ -93,7 +85,7 @@ export class LocalKubernetes {
   /** The operator as `eventraft operator`, a child process with its own kubeconfig. */
   async startOperatorProcess(namespace: string, env: Record<string, string> = {}): Promise<ChildProcess> {
     const kubeconfig = path.join(this.root, `kubeconfig-${namespace}`);
-    await this.api.writeKubeconfig(kubeconfig, namespace);
+    await this.api.writeKubeconfig(kubeconfig, namespace, OPERATOR_TOKEN);
     const child = spawn(process.execPath, [cli, 'operator'], {
       env: {
         PATH: process.env.PATH ?? '',
@@ -149,28 +141,36 @@ export class LocalKubernetes {
 
   /**
    * Waits until the status says Running, for the current generation, with `replicas` healthy
-   * members; then checks that it tells the truth (the nodes agree on its leader and members).
-   * Returns the disagreements found.
+   * members; then checks that it tells the truth. Returns the disagreements found.
    */
   async waitForRunning(namespace: string, name: string, replicas: number, timeoutMs = 120_000): Promise<string[]> {
-    const c = await eventually(
-      `${name} Running with ${String(replicas)} healthy members`,
-      async () => {
-        const cur = await this.getCluster(namespace, name);
-        const s = cur?.status;
-        return cur !== undefined && s?.phase === 'Running' && s.observedGeneration === cur.metadata.generation && s.members?.length === replicas && s.members.every((m) => m.healthy) ? cur : undefined;
+    return waitForRunning(this.platform(namespace, timeoutMs), name, replicas);
+  }
+
+  /** This harness as the end-to-end scenario's platform (test/e2e/scenario.ts). */
+  platform(namespace: string, stepTimeoutMs = 120_000): ScenarioPlatform {
+    return {
+      namespace,
+      baseSpec: {},
+      killLeaderLabel: 'kill -9 the leader',
+      stepTimeoutMs,
+      nodeUrls: (_name, n) => this.urls(n),
+      createCluster: (name, spec) => this.createCluster(namespace, name, spec),
+      patchSpec: (name, spec) => this.patchSpec(namespace, name, spec),
+      getCluster: (name) => this.getCluster(namespace, name),
+      deleteCluster: (name) => this.deleteCluster(namespace, name),
+      podUids: async () => {
+        const pods = await this.kube.core.listNamespacedPod({ namespace });
+        return new Map(pods.items.map((p) => [p.metadata?.name ?? '', p.metadata?.uid ?? '']));
       },
-      timeoutMs,
-      async () => `status: ${JSON.stringify((await this.getCluster(namespace, name))?.status)}\n${this.standIn.dumpLogs(15)}\n---- operator\n${this.operatorLogs.slice(-40).join('\n')}`,
-    );
-    const mismatches: string[] = [];
-    const nodes = await nodeViews(this.urls());
-    const leaderView = nodes.get(c.status?.leader ?? '');
-    if (leaderView?.role !== 'leader') mismatches.push(`status leader ${c.status?.leader ?? '-'} is not leading (${leaderView?.role ?? 'unreachable'})`);
-    const reported = (c.status?.members ?? []).map((m) => m.name).sort().join(',');
-    const actual = (leaderView?.members ?? []).map((m) => m.id).sort().join(',');
-    if (leaderView !== undefined && reported !== actual) mismatches.push(`status members ${reported} but the leader has ${actual}`);
-    return mismatches;
+      volumeCount: async () => (await this.kube.core.listNamespacedPersistentVolumeClaim({ namespace })).items.length,
+      killPod: (_name, pod) => {
+        this.standIn.killProcess(namespace, pod, 'SIGKILL');
+        return Promise.resolve();
+      },
+      nodesGone: () => Promise.resolve(this.standIn.processCount() === 0),
+      describe: async (name) => `status: ${JSON.stringify((await this.getCluster(namespace, name))?.status)}\n${this.standIn.dumpLogs(15)}\n---- operator\n${this.operatorLogs.slice(-40).join('\n')}`,
+    };
   }
 
   async stop(): Promise<void> {
@@ -181,13 +181,3 @@ export class LocalKubernetes {
   }
 }
 
-/** Polls until `check` returns a value (not undefined), or fails with what it was waiting for. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000, describeLast?: () => Promise<string> | string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${String(timeoutMs)} ms waiting for ${what}${describeLast === undefined ? '' : `\n${await describeLast()}`}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
