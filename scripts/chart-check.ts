@@ -53,7 +53,7 @@ export function renderChart(valuesFiles: readonly string[] = [], set: readonly s
 }
 
 /**
- * The API versions a chart object may use: the served, non-deprecated ones of Kubernetes 1.29+
+ * The API versions a chart object may use: the served, non-deprecated ones of Kubernetes 1.28+
  * (kubernetes-models also holds removed versions such as policy/v1beta1, which would pass).
  */
 const SERVED_API_VERSIONS = new Set(['v1', 'apps/v1', 'rbac.authorization.k8s.io/v1', 'policy/v1', 'apiextensions.k8s.io/v1', 'coordination.k8s.io/v1', 'batch/v1', 'monitoring.coreos.com/v1', 'eventraft.io/v1alpha1']);

@@ -148,7 +148,8 @@ describe('the Helm chart', () => {
     expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true });
     // No cluster to test: no test pod.
     expect(find(renderChart(), 'Pod')).toHaveLength(0);
-    expect(find(renderChart([], ['tests.cluster=payments']), 'Pod')).toHaveLength(1);
+    const other = one(renderChart([], ['tests.cluster=payments', 'tests.namespace=shop']), 'Pod');
+    expect(podSpecOf(other).containers[0]?.args?.[2]).toBe('http://payments.shop.svc:8080');
   });
 
   it('tells the user what to do next', () => {
