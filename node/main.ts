@@ -3,7 +3,6 @@
  * Everything is created here and passed down; nothing below reads the environment.
  */
 import { randomInt } from 'node:crypto';
-import type { Server } from 'node:http';
 import path from 'node:path';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -20,6 +19,7 @@ import { AggregateCache, CacheAside, Invalidator, ProjectionCache, RedisCache } 
 import { Driver } from './shell/driver.ts';
 import { LmdbEventStorage } from './shell/eventstore/index.ts';
 import { createHttpApp } from './shell/http/app.ts';
+import { listenHttp } from './shell/http/listen.ts';
 import { formatMemberAddress } from './shell/member-address.ts';
 import { CacheMetrics } from './shell/metrics/cache-metrics.ts';
 import { RaftMetrics } from './shell/metrics/raft-metrics.ts';
@@ -195,12 +195,7 @@ async function startNode(config: NodeConfig): Promise<void> {
     projectionRows,
     cache,
   });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.httpListen.port, config.httpListen.host, () => {
-      resolve(s);
-    });
-    s.once('error', reject);
-  }).catch(fatal);
+  const server = await listenHttp(app, config.httpListen.port, config.httpListen.host).catch(fatal);
   server.keepAliveTimeout = 65_000;
   log.info(
     { peer: `${peerAddress.host}:${peerAddress.port}`, http: `${config.httpListen.host}:${config.httpListen.port}`, advertise: formatMemberAddress(config.peerAdvertise, config.httpAdvertise) },

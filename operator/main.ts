@@ -4,9 +4,9 @@
  * /metrics on EVENTRAFT_OPERATOR_HTTP_LISTEN. SIGTERM stops the controller (reconciles in flight
  * finish), releases the Lease so a standby takes over at once, and exits 0.
  */
-import type { Server } from 'node:http';
 import express from 'express';
 import { pino } from 'pino';
+import { listenHttp } from '../node/shell/http/listen.ts';
 import { operatorConfigHelp, parseOperatorConfig } from './config.ts';
 import { Controller } from './controller.ts';
 import { NodeAdmin } from './reconcile/node-admin.ts';
@@ -76,12 +76,7 @@ export async function runOperator(env: NodeJS.ProcessEnv): Promise<void> {
   app.get('/metrics', (_req, res, next) => {
     metrics.registry.metrics().then((text) => res.type(metrics.registry.contentType).send(text), next);
   });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.httpListen.port, config.httpListen.host, () => {
-      resolve(s);
-    });
-    s.once('error', reject);
-  }).catch((err: unknown): never => {
+  const server = await listenHttp(app, config.httpListen.port, config.httpListen.host).catch((err: unknown): never => {
     log.fatal({ err: String(err), listen: config.httpListen }, 'cannot listen');
     process.exit(1);
   });

@@ -1,5 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const cli = path.resolve(import.meta.dirname, '../../node/cli.ts');
@@ -38,6 +41,33 @@ describe('the eventraft command', () => {
     expect(r.status).toBe(1);
     expect(JSON.parse(r.stdout.trim())).toMatchObject({ ok: false });
   });
+
+  it('a node whose HTTP port is taken exits 1 and says why, instead of running without its API', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    const peerPort = port === 65_535 ? port - 1 : port + 1;
+    try {
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'eventraft-cli-'));
+      const child = spawn(process.execPath, [cli, 'node'], {
+        env: { PATH: process.env.PATH ?? '', EVENTRAFT_NODE_ID: 'n0', EVENTRAFT_INITIAL_MEMBERS: `n0=127.0.0.1:${String(peerPort)}/127.0.0.1:${String(port)}`, EVENTRAFT_PEER_LISTEN: `127.0.0.1:${String(peerPort)}`, EVENTRAFT_HTTP_LISTEN: `127.0.0.1:${String(port)}`, EVENTRAFT_DATA_DIR: dataDir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      // A node that carried on without its HTTP server would never exit: stop it, and fail.
+      const stop = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      clearTimeout(stop);
+      rmSync(dataDir, { recursive: true, force: true });
+      expect(code).toBe(1);
+      expect(output).toContain(`EADDRINUSE: address already in use 127.0.0.1:${String(port)}`);
+      expect(output).not.toContain('"node started"');
+    } finally {
+      taken.close();
+    }
+  }, 30_000);
 
   it('rejects unknown commands with exit 2', () => {
     const r = run(['frobnicate']);

@@ -50,7 +50,11 @@ export class NodeCluster {
     const specs: NodeSpec[] = [];
     for (let i = 0; i < n; i++) {
       const host = `127.0.0.${hostBase + i}`;
-      specs.push({ id: `node-${i}`, host, peerPort: await freePort(host), httpPort: await freePort(host), dataDir: path.join(root, `node-${i}`) });
+      const peerPort = await freePort(host);
+      // The OS may hand the same free port out twice in a row; two listeners cannot share it.
+      let httpPort = await freePort(host);
+      while (httpPort === peerPort) httpPort = await freePort(host);
+      specs.push({ id: `node-${i}`, host, peerPort, httpPort, dataDir: path.join(root, `node-${i}`) });
     }
     return new NodeCluster(specs, env);
   }
