@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import express from 'express';
+import { listenHttp } from '../node/shell/http/listen.ts';
 import { NodeCluster, waitForLeader } from '../test/integration/support/node-cluster.ts';
 import { forkServer, formatRun, request, runLoad } from './load.ts';
 import type { Measured, RunResult } from './load.ts';
@@ -31,7 +32,7 @@ const { values } = parseArgs({
 });
 
 /** The ceiling: the same routes on express, over maps in memory, no durability, no replication. */
-function serveReference(): void {
+async function serveReference(): Promise<void> {
   const streams = new Map<string, unknown[]>();
   let position = 0;
   const app = express();
@@ -55,10 +56,9 @@ function serveReference(): void {
     const events = streams.get(req.params.stream) ?? [];
     res.json({ stream: req.params.stream, version: events.length - 1, events: events.slice(-1) });
   });
-  const server = app.listen(0, '127.0.0.1', () => {
-    process.send?.({ port: (server.address() as { port: number }).port });
-  });
+  const server = await listenHttp(app, 0, '127.0.0.1');
   server.keepAliveTimeout = 65_000;
+  process.send?.({ port: (server.address() as { port: number }).port });
 }
 
 /**
@@ -227,5 +227,5 @@ async function main(): Promise<void> {
 }
 
 // Last, so that every declaration above is initialised before main() runs.
-if (values.reference) serveReference();
+if (values.reference) await serveReference();
 else await main();

@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import express from 'express';
+import { listenHttp } from '../node/shell/http/listen.ts';
 import { NodeCluster, waitForLeader } from '../test/integration/support/node-cluster.ts';
 import { forkServer, formatRun, request, runLoad } from './load.ts';
 import type { Measured, RunResult } from './load.ts';
@@ -47,10 +48,9 @@ if (values.reference && values.framework === 'express') {
     position += events.length;
     res.status(201).json({ stream, firstVersion: existing.length, lastVersion: existing.length + events.length - 1, firstPosition: position - events.length, lastPosition: position - 1 });
   });
-  const server = app.listen(Number(values.port), '127.0.0.1', () => {
-    process.send?.({ port: (server.address() as { port: number }).port });
-  });
+  const server = await listenHttp(app, Number(values.port), '127.0.0.1');
   server.keepAliveTimeout = 65_000;
+  process.send?.({ port: (server.address() as { port: number }).port });
 } else if (values.reference) {
   const store = new Map<string, unknown[]>();
   let position = 0;

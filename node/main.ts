@@ -212,8 +212,9 @@ async function startNode(config: NodeConfig): Promise<void> {
       process.exit(0);
     }, SHUTDOWN_DEADLINE_MS).unref();
     const d = driver;
-    // Hand leadership over first so the cluster does not wait an election timeout for us.
-    if (d.isLeader()) {
+    // Hand leadership over first so the cluster does not wait an election timeout for us (a lone
+    // voter has no one to hand it to).
+    if (d.isLeader() && d.status().membership.voters.length > 1) {
       try {
         const to = d.transferLeadership();
         const deadline = Date.now() + TRANSFER_WAIT_MS;
