@@ -93,6 +93,10 @@ export class Driver<R> {
   private readonly proposals = new Map<string, ProposalWaiter<R>>();
   private readonly proposalAt = new Map<number, string>();
   private readonly reads = new Map<string, ReadWaiter>();
+  /** Strong reads waiting for the next ReadIndex round (see readBarrier). */
+  private readQueue: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  /** ReadIndex rounds issued and not yet confirmed: at most one, except while a stop drains. */
+  private readsUnconfirmed = 0;
   /** Reads confirmed by ReadIndex, waiting for apply to reach their index (ascending). */
   private servable: { index: number; requestId: string }[] = [];
   private readonly applyWaiters: { index: number; resolve: () => void }[] = [];
@@ -159,6 +163,8 @@ export class Driver<R> {
       w.reject(new ShuttingDownError());
       this.reads.delete(id);
     }
+    this.readsUnconfirmed = 0;
+    for (const r of this.readQueue.splice(0)) r.reject(new ShuttingDownError());
   }
 
   // ------------------------------------------------------------------ inputs
@@ -239,22 +245,58 @@ export class Driver<R> {
   /**
    * A linearizable read barrier (thesis §6.4): resolves once this node's state machine reflects
    * every write acknowledged before the call. Works on followers (the leader confirms the index).
+   *
+   * Reads are batched as etcd does: one ReadIndex round (a heartbeat round on the leader) serves
+   * every read queued before the round was issued, and a read only ever joins a round issued
+   * after it arrived, so the index it waits for is at least the commit index at its arrival.
+   * While a round is unconfirmed, new reads queue for the next one.
    */
   readBarrier(): Promise<void> {
     if (this.stopped) return Promise.reject(new ShuttingDownError());
+    const promise = new Promise<void>((resolve, reject) => {
+      this.readQueue.push({ resolve, reject });
+    });
+    this.issueReads();
+    return promise;
+  }
+
+  /** Sends one ReadIndex request for every queued read, unless a round is still unconfirmed. */
+  private issueReads(): void {
+    if (this.readQueue.length === 0 || this.readsUnconfirmed > 0 || this.stopped) return;
+    const batch = this.readQueue;
+    this.readQueue = [];
     const requestId = randomUUID();
     const res = this.raw.readIndex(requestId);
-    if (!res.ok) return Promise.reject(new NoLeaderError());
-    const forwarded = res.forwardedTo !== undefined;
-    const promise = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.reads.delete(requestId);
-        reject(new ReadNotConfirmedError(`read not confirmed within ${this.o.requestTimeoutMs} ms`));
-      }, this.o.requestTimeoutMs);
-      this.reads.set(requestId, { resolve, reject, timer, confirmed: false, forwarded, askedAt: performance.now() });
+    if (!res.ok) {
+      for (const r of batch) r.reject(new NoLeaderError());
+      return;
+    }
+    const timer = setTimeout(() => {
+      const w = this.reads.get(requestId);
+      if (w === undefined) return;
+      this.reads.delete(requestId);
+      const err = new ReadNotConfirmedError(`read not confirmed within ${String(this.o.requestTimeoutMs)} ms`);
+      w.reject(err);
+      if (!w.confirmed) {
+        this.readsUnconfirmed--;
+        this.issueReads();
+      }
+    }, this.o.requestTimeoutMs);
+    this.reads.set(requestId, {
+      resolve: () => {
+        for (const r of batch) r.resolve();
+      },
+      reject: (err) => {
+        for (const r of batch) r.reject(err);
+      },
+      timer,
+      confirmed: false,
+      forwarded: res.forwardedTo !== undefined,
+      askedAt: performance.now(),
     });
+    this.readsUnconfirmed++;
+    this.o.metrics?.readIndexRounds.inc();
     this.kick();
-    return promise;
   }
 
   /**
@@ -434,6 +476,7 @@ export class Driver<R> {
       const w = this.reads.get(rs.requestId);
       if (w === undefined || w.confirmed) continue; // an answer to a retry that came too late
       w.confirmed = true;
+      this.readsUnconfirmed--;
       this.servable.push({ index: rs.index, requestId: rs.requestId });
     }
     // Leadership changed before the read was confirmed: retryReads() asks the next leader. Reads
@@ -499,6 +542,8 @@ export class Driver<R> {
   }
 
   private afterAdvance(): void {
+    // The round in flight may have been confirmed by this Ready: the queued reads go next.
+    this.issueReads();
     const applied = this.o.stateMachine.appliedIndex;
     for (const listener of this.appliedListeners) listener();
     // Reads confirmed by ReadIndex are served once apply reached their index.

@@ -24,6 +24,7 @@ export class RaftMetrics {
   readonly peerRttSeconds: Histogram<'peer'>;
   readonly snapshots: Counter<'kind'>;
   readonly storeBytes: Gauge;
+  readonly readIndexRounds: Counter;
   readonly framesRejected: Counter<'reason'>;
   readonly messagesDropped: Counter<'reason'>;
 
@@ -54,6 +55,7 @@ export class RaftMetrics {
       registers,
     });
     this.snapshots = new Counter({ name: 'eventraft_raft_snapshots_total', help: 'Snapshots taken (kind=created) or installed from the leader (kind=installed)', labelNames: ['kind'], registers });
+    this.readIndexRounds = new Counter({ name: 'eventraft_raft_read_index_rounds_total', help: 'ReadIndex rounds this node started; each serves every strong read queued before it', registers });
     this.storeBytes = new Gauge({ name: 'eventraft_store_bytes', help: 'Bytes of log segments and snapshots on disk', registers });
     this.framesRejected = new Counter({ name: 'eventraft_transport_frames_rejected_total', help: 'Peer connections closed for a bad frame, by reason', labelNames: ['reason'], registers });
     this.messagesDropped = new Counter({ name: 'eventraft_transport_messages_dropped_total', help: 'Peer messages dropped before sending, by reason', labelNames: ['reason'], registers });

@@ -1,0 +1,148 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import { SeededRandom } from '../../../../node/core/raft/index.ts';
+import type { LogIndex, Message, NodeId } from '../../../../node/core/raft/index.ts';
+import type { ReplicatedStateMachine, StateSnapshot } from '../../../../node/core/state-machine.ts';
+import { Driver } from '../../../../node/shell/driver.ts';
+import type { MessageSink } from '../../../../node/shell/driver.ts';
+import { MemoryLogStore } from '../../../../node/shell/storage/index.ts';
+
+/**
+ * Strong reads through the driver: three drivers in one process over an in-memory network.
+ * Concurrent reads share ReadIndex rounds (instead of one heartbeat round each), and batching
+ * keeps them linearizable: a read that starts after a write was acknowledged sees it, on the
+ * leader and on followers.
+ */
+
+/** Applies commands as "the value is now <command>"; the result is the index it was applied at. */
+class Register implements ReplicatedStateMachine<number> {
+  appliedIndex = 0 as LogIndex;
+  value = '';
+  apply(index: LogIndex, _requestId: string, command: Uint8Array): number {
+    this.value = new TextDecoder().decode(command);
+    this.appliedIndex = index;
+    return index;
+  }
+  skip(index: LogIndex): void {
+    this.appliedIndex = index;
+  }
+  beginBatch(): void {
+    // in memory: nothing to make durable
+  }
+  commitBatch(): void {
+    // in memory: nothing to make durable
+  }
+  snapshot(): StateSnapshot {
+    const data = new TextEncoder().encode(this.value);
+    return { index: this.appliedIndex, serialize: () => Promise.resolve(data) };
+  }
+  restore(index: LogIndex, data: Uint8Array): void {
+    this.value = new TextDecoder().decode(data);
+    this.appliedIndex = index;
+  }
+}
+
+const ids = ['a', 'b', 'c'] as NodeId[];
+let drivers: Driver<number>[] = [];
+const sent: Message[] = [];
+
+function startCluster(): { drivers: Map<NodeId, Driver<number>>; machines: Map<NodeId, Register> } {
+  const byId = new Map<NodeId, Driver<number>>();
+  const machines = new Map<NodeId, Register>();
+  const random = new SeededRandom(7);
+  for (const id of ids) {
+    const transport: MessageSink = {
+      send: (m) => {
+        sent.push(m);
+        setImmediate(() => byId.get(m.to)?.receive(m));
+      },
+      setPeers: () => undefined,
+    };
+    const machine = new Register();
+    machines.set(id, machine);
+    const d = Driver.open<number>({
+      id,
+      store: new MemoryLogStore(),
+      stateMachine: machine,
+      transport,
+      random: random.fork(),
+      log: pino({ level: 'silent' }),
+      tickMs: 10,
+      bootstrap: Object.fromEntries(ids.map((x) => [x, `${x}:1`])),
+      snapshotThreshold: 100_000,
+      snapshotKeepEntries: 100,
+      requestTimeoutMs: 5_000,
+      onFatal: (err) => {
+        throw err;
+      },
+    });
+    byId.set(id, d);
+  }
+  drivers = [...byId.values()];
+  for (const d of drivers) d.start();
+  return { drivers: byId, machines };
+}
+
+async function leaderOf(byId: Map<NodeId, Driver<number>>): Promise<NodeId> {
+  for (let i = 0; i < 500; i++) {
+    const leader = [...byId].find(([, d]) => d.isLeader());
+    if (leader !== undefined) return leader[0];
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('no leader');
+}
+
+const heartbeats = (): number => sent.filter((m) => m.type === 'Heartbeat').length;
+
+afterEach(async () => {
+  await Promise.all(drivers.map((d) => d.stop()));
+  drivers = [];
+  sent.length = 0;
+});
+
+describe('strong reads through the driver', () => {
+  it('share ReadIndex rounds: 200 concurrent reads cost a few heartbeat rounds, not 200', async () => {
+    const { drivers: byId } = startCluster();
+    const leader = byId.get(await leaderOf(byId)) as Driver<number>;
+    await leader.propose(new TextEncoder().encode('v1'));
+    const before = heartbeats();
+    await Promise.all(Array.from({ length: 200 }, () => leader.readBarrier()));
+    const rounds = (heartbeats() - before) / 2; // one heartbeat to each of the 2 followers per round
+    // Ticks send heartbeats too (every tick here), so allow a few; one round per read would be 200.
+    expect(rounds).toBeGreaterThanOrEqual(1);
+    expect(rounds).toBeLessThan(20);
+  });
+
+  it('stay linearizable when batched: a read started after a write was acknowledged sees it, on every node', async () => {
+    const { drivers: byId, machines } = startCluster();
+    const leaderId = await leaderOf(byId);
+    const leader = byId.get(leaderId) as Driver<number>;
+    for (let n = 0; n < 30; n++) {
+      const value = `v${String(n)}`;
+      const index = await leader.propose(new TextEncoder().encode(value));
+      // Reads on every node, started after the write's acknowledgement, many at once so they batch,
+      // with another write racing them.
+      const racing = leader.propose(new TextEncoder().encode(`race${String(n)}`));
+      await Promise.all(
+        ids.flatMap((id) =>
+          Array.from({ length: 5 }, async () => {
+            await (byId.get(id) as Driver<number>).readBarrier();
+            const m = machines.get(id) as Register;
+            expect(m.appliedIndex).toBeGreaterThanOrEqual(index);
+          }),
+        ),
+      );
+      await racing;
+    }
+  });
+
+  it('fail queued reads when the driver stops, and refuse new ones', async () => {
+    const { drivers: byId } = startCluster();
+    const leaderId = await leaderOf(byId);
+    const follower = byId.get(ids.find((id) => id !== leaderId) as NodeId) as Driver<number>;
+    const reads = Array.from({ length: 10 }, () => follower.readBarrier().then(() => 'ok', (e: unknown) => (e as Error).name));
+    await follower.stop();
+    for (const r of await Promise.all(reads)) expect(['ok', 'ShuttingDownError']).toContain(r);
+    await expect(follower.readBarrier()).rejects.toMatchObject({ name: 'ShuttingDownError' });
+  });
+});
