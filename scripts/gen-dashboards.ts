@@ -93,6 +93,7 @@ const clusterOverview: DashboardSpec = {
         ts('Proposals committed', 'Writes proposed through each node and applied', 'ops', [{ expr: `sum by (pod) (rate(eventraft_raft_proposals_committed_total{${NODE}}[${RATE}]))`, legend: '{{pod}}' }], 8),
         ts('Proposals failed', 'Writes that failed or timed out, by reason', 'ops', [{ expr: `sum by (reason) (rate(eventraft_raft_proposals_failed_total{${NODE}}[${RATE}]))`, legend: '{{reason}}' }], 8),
         ts('Proposals pending', 'Writes waiting to be applied, per node', 'short', [{ expr: `eventraft_raft_proposals_pending{${NODE}}`, legend: '{{pod}}' }], 8),
+        ts('ReadIndex rounds', 'Quorum rounds started for strong reads, per node; each serves every strong read queued before it', 'ops', [{ expr: `sum by (pod) (rate(eventraft_raft_read_index_rounds_total{${NODE}}[${RATE}]))`, legend: '{{pod}}' }], 24),
       ],
     },
     {
