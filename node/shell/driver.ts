@@ -58,6 +58,15 @@ interface ProposalWaiter<R> {
 /** Ticks a read waits for its ReadIndex answer before asking (the possibly new leader) again. */
 const READ_RETRY_TICKS = 3;
 
+/** A strong read not yet in a ReadIndex round. */
+interface QueuedRead {
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+  /** performance.now() by which it must be confirmed: the request timeout runs from its arrival. */
+  readonly deadline: number;
+  readonly timer: NodeJS.Timeout;
+}
+
 interface ReadWaiter {
   resolve: () => void;
   reject: (err: Error) => void;
@@ -93,8 +102,8 @@ export class Driver<R> {
   private readonly proposals = new Map<string, ProposalWaiter<R>>();
   private readonly proposalAt = new Map<number, string>();
   private readonly reads = new Map<string, ReadWaiter>();
-  /** Strong reads waiting for the next ReadIndex round (see readBarrier). */
-  private readQueue: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  /** Strong reads waiting for the next ReadIndex round (see readBarrier), each with its deadline. */
+  private readQueue: QueuedRead[] = [];
   /** ReadIndex rounds issued and not yet confirmed: at most one, except while a stop drains. */
   private readsUnconfirmed = 0;
   /** Reads confirmed by ReadIndex, waiting for apply to reach their index (ascending). */
@@ -164,7 +173,10 @@ export class Driver<R> {
       this.reads.delete(id);
     }
     this.readsUnconfirmed = 0;
-    for (const r of this.readQueue.splice(0)) r.reject(new ShuttingDownError());
+    for (const r of this.readQueue.splice(0)) {
+      clearTimeout(r.timer);
+      r.reject(new ShuttingDownError());
+    }
   }
 
   // ------------------------------------------------------------------ inputs
@@ -254,7 +266,19 @@ export class Driver<R> {
   readBarrier(): Promise<void> {
     if (this.stopped) return Promise.reject(new ShuttingDownError());
     const promise = new Promise<void>((resolve, reject) => {
-      this.readQueue.push({ resolve, reject });
+      const read: QueuedRead = {
+        resolve,
+        reject,
+        deadline: performance.now() + this.o.requestTimeoutMs,
+        // Still queued at its deadline (the round before it never confirmed): give up on it alone.
+        timer: setTimeout(() => {
+          const at = this.readQueue.indexOf(read);
+          if (at < 0) return;
+          this.readQueue.splice(at, 1);
+          reject(new ReadNotConfirmedError(`read not confirmed within ${String(this.o.requestTimeoutMs)} ms`));
+        }, this.o.requestTimeoutMs),
+      };
+      this.readQueue.push(read);
     });
     this.issueReads();
     return promise;
@@ -265,12 +289,16 @@ export class Driver<R> {
     if (this.readQueue.length === 0 || this.readsUnconfirmed > 0 || this.stopped) return;
     const batch = this.readQueue;
     this.readQueue = [];
+    for (const r of batch) clearTimeout(r.timer);
     const requestId = randomUUID();
     const res = this.raw.readIndex(requestId);
     if (!res.ok) {
       for (const r of batch) r.reject(new NoLeaderError());
       return;
     }
+    // The round answers for its oldest read, whose time runs from when it arrived.
+    let deadline = Infinity;
+    for (const r of batch) deadline = Math.min(deadline, r.deadline);
     const timer = setTimeout(() => {
       const w = this.reads.get(requestId);
       if (w === undefined) return;
@@ -281,7 +309,7 @@ export class Driver<R> {
         this.readsUnconfirmed--;
         this.issueReads();
       }
-    }, this.o.requestTimeoutMs);
+    }, Math.max(0, deadline - performance.now()));
     this.reads.set(requestId, {
       resolve: () => {
         for (const r of batch) r.resolve();

@@ -46,7 +46,10 @@ const ids = ['a', 'b', 'c'] as NodeId[];
 let drivers: Driver<number>[] = [];
 const sent: Message[] = [];
 
-function startCluster(): { drivers: Map<NodeId, Driver<number>>; machines: Map<NodeId, Register> } {
+/** Nodes whose ReadIndex requests the network drops (everything else gets through). */
+const readIndexLost = new Set<NodeId>();
+
+function startCluster(requestTimeoutMs = 5_000, electionTick = 10): { drivers: Map<NodeId, Driver<number>>; machines: Map<NodeId, Register> } {
   const byId = new Map<NodeId, Driver<number>>();
   const machines = new Map<NodeId, Register>();
   const random = new SeededRandom(7);
@@ -54,6 +57,7 @@ function startCluster(): { drivers: Map<NodeId, Driver<number>>; machines: Map<N
     const transport: MessageSink = {
       send: (m) => {
         sent.push(m);
+        if (m.type === 'ReadIndex' && readIndexLost.has(id)) return;
         setImmediate(() => byId.get(m.to)?.receive(m));
       },
       setPeers: () => undefined,
@@ -68,10 +72,11 @@ function startCluster(): { drivers: Map<NodeId, Driver<number>>; machines: Map<N
       random: random.fork(),
       log: pino({ level: 'silent' }),
       tickMs: 10,
+      raft: { electionTick, heartbeatTick: 1 },
       bootstrap: Object.fromEntries(ids.map((x) => [x, `${x}:1`])),
       snapshotThreshold: 100_000,
       snapshotKeepEntries: 100,
-      requestTimeoutMs: 5_000,
+      requestTimeoutMs,
       onFatal: (err) => {
         throw err;
       },
@@ -98,6 +103,7 @@ afterEach(async () => {
   await Promise.all(drivers.map((d) => d.stop()));
   drivers = [];
   sent.length = 0;
+  readIndexLost.clear();
 });
 
 describe('strong reads through the driver', () => {
@@ -134,6 +140,31 @@ describe('strong reads through the driver', () => {
       );
       await racing;
     }
+  });
+
+  it('time each read out from its own arrival, also when it queued behind a round that never confirmed', async () => {
+    // Elections take 1-2 s here, so the leader outlives the test even on a busy machine.
+    const { drivers: byId } = startCluster(600, 100);
+    const leaderId = await leaderOf(byId);
+    const followerId = ids.find((id) => id !== leaderId) as NodeId;
+    const follower = byId.get(followerId) as Driver<number>;
+    readIndexLost.add(followerId); // its forwarded ReadIndex requests are lost, and retries too
+    const outcome = async (): Promise<{ name: string; ms: number }> => {
+      const started = performance.now();
+      const name = await follower.readBarrier().then(
+        () => 'ok',
+        (e: unknown) => (e as Error).name,
+      );
+      return { name, ms: performance.now() - started };
+    };
+    const first = outcome();
+    await new Promise((r) => setTimeout(r, 100)); // the first round is in flight: this one queues
+    const second = await outcome();
+    expect((await first).name).toBe('ReadNotConfirmedError');
+    expect(second.name).toBe('ReadNotConfirmedError');
+    // Its own 600 ms (plus timer slack), not the 500 ms the first round held it plus 600 more.
+    expect(second.ms).toBeGreaterThanOrEqual(590);
+    expect(second.ms).toBeLessThan(900);
   });
 
   it('fail queued reads when the driver stops, and refuse new ones', async () => {
