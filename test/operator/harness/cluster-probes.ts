@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventraftClient } from '../../../node/client/index.ts';
 import { quorum } from '../../../operator/membership/plan.ts';
+import type { NodeClusterView } from '../../../operator/reconcile/node-admin.ts';
 
 export interface RaftClusterObject {
   metadata: { name: string; namespace: string; uid: string; generation: number; finalizers?: string[]; deletionTimestamp?: string };
@@ -35,13 +36,8 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
   }
 }
 
-export interface NodeView {
-  readonly id: string;
-  readonly role: string;
-  readonly term: number;
-  readonly leader: string | null;
-  readonly members: readonly { readonly id: string; readonly role: string }[];
-}
+/** What GET /v1/cluster answers. */
+export type NodeView = NodeClusterView;
 
 /** Every node's /v1/cluster that answers within a second, by node id. */
 export async function nodeViews(urls: readonly string[]): Promise<Map<string, NodeView>> {
