@@ -49,7 +49,8 @@ const sent: Message[] = [];
 /** Nodes whose ReadIndex requests the network drops (everything else gets through). */
 const readIndexLost = new Set<NodeId>();
 
-function startCluster(requestTimeoutMs = 5_000, electionTick = 10): { drivers: Map<NodeId, Driver<number>>; machines: Map<NodeId, Register> } {
+/** Elections take 1-2 s (100 ticks of 10 ms), so a leader outlives each test even on a busy machine. */
+function startCluster(requestTimeoutMs = 5_000, electionTick = 100): { drivers: Map<NodeId, Driver<number>>; machines: Map<NodeId, Register> } {
   const byId = new Map<NodeId, Driver<number>>();
   const machines = new Map<NodeId, Register>();
   const random = new SeededRandom(7);
@@ -89,7 +90,7 @@ function startCluster(requestTimeoutMs = 5_000, electionTick = 10): { drivers: M
 }
 
 async function leaderOf(byId: Map<NodeId, Driver<number>>): Promise<NodeId> {
-  for (let i = 0; i < 500; i++) {
+  for (let i = 0; i < 1_000; i++) {
     const leader = [...byId].find(([, d]) => d.isLeader());
     if (leader !== undefined) return leader[0];
     await new Promise((r) => setTimeout(r, 10));
@@ -143,8 +144,7 @@ describe('strong reads through the driver', () => {
   });
 
   it('time each read out from its own arrival, also when it queued behind a round that never confirmed', async () => {
-    // Elections take 1-2 s here, so the leader outlives the test even on a busy machine.
-    const { drivers: byId } = startCluster(600, 100);
+    const { drivers: byId } = startCluster(600);
     const leaderId = await leaderOf(byId);
     const followerId = ids.find((id) => id !== leaderId) as NodeId;
     const follower = byId.get(followerId) as Driver<number>;
