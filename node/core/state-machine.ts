@@ -30,6 +30,14 @@ export interface ReplicatedStateMachine<Result> {
   snapshot(): StateSnapshot;
   /** Replaces the whole state with a snapshot taken at `index`. */
   restore(index: LogIndex, data: Uint8Array): void;
+  /**
+   * Present when the state machine keeps its state and applied index on disk itself. Resolves,
+   * once everything applied so far survives a crash, with the applied index it covers. The driver
+   * then compacts the log behind that index without writing a copy of the state, and serializes
+   * the state only when a follower needs it, as a snapshot at the index applied then (etcd sends
+   * its backend the same way): log compaction costs the same whatever the size of the state.
+   */
+  readonly makeDurable?: () => Promise<LogIndex>;
 }
 
 /** A frozen view of a state machine at one log index. */

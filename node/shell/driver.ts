@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RawNode, durableCommittedPrefix, isVoter, members, mustSync } from '../core/raft/index.ts';
-import type { ConfChange, Entry, LogIndex, Membership, Message, NodeId, RaftOptions, Random, Ready, Status, Term } from '../core/raft/index.ts';
+import type { ConfChange, Entry, LogIndex, Membership, Message, MessageOf, NodeId, RaftOptions, Random, Ready, Status, Term } from '../core/raft/index.ts';
 import type { ReplicatedStateMachine } from '../core/state-machine.ts';
 import {
   ClusterChangeRejectedError,
@@ -114,6 +114,10 @@ export class Driver<R> {
   private leaderSeen: NodeId | '' = '';
   /** The snapshot being serialized and written, if any (one at a time). */
   private snapshotInFlight: Promise<void> | undefined;
+  /** InstallSnapshots waiting for the state to be serialized (durable state machine), by peer. */
+  private readonly snapshotsToSend = new Map<NodeId, MessageOf<'InstallSnapshot'>>();
+  /** The serialization of the state for snapshotsToSend, if running. */
+  private snapshotsSending: Promise<void> | undefined;
 
   private constructor(o: DriverOptions<R>, raw: RawNode) {
     this.o = o;
@@ -126,7 +130,16 @@ export class Driver<R> {
   static open<R>(o: DriverOptions<R>): Driver<R> {
     const snap = o.store.snapshot();
     // A durable state machine may already be at or past the snapshot; otherwise start from it.
-    if (snap.metadata.index > o.stateMachine.appliedIndex) o.stateMachine.restore(snap.metadata.index, snap.data);
+    if (snap.metadata.index > o.stateMachine.appliedIndex) {
+      if (snap.data.length === 0 && o.stateMachine.makeDurable !== undefined) {
+        // The log was compacted behind state the state machine had reported synced, and it is gone.
+        throw new Error(
+          `the state machine is at index ${o.stateMachine.appliedIndex}, behind the snapshot at ${snap.metadata.index}, whose state it had stored and synced: ` +
+            'its files were lost or replaced. Remove this member, wipe its data directory and add it again (docs/operations.md)',
+        );
+      }
+      o.stateMachine.restore(snap.metadata.index, snap.data);
+    }
     const raw = new RawNode({ id: o.id, storage: o.store, random: o.random, applied: snap.metadata.index, options: o.raft });
     const driver = new Driver(o, raw);
     const empty = o.store.lastIndex() === 0 && o.store.initialState().hardState.term === 0;
@@ -162,6 +175,7 @@ export class Driver<R> {
     clearInterval(this.tickTimer);
     while (this.looping) await new Promise((r) => setTimeout(r, 5));
     await this.snapshotInFlight?.catch(() => undefined);
+    await this.snapshotsSending;
     for (const [id, w] of this.proposals) {
       clearTimeout(w.timer);
       w.reject(new ShuttingDownError());
@@ -480,7 +494,7 @@ export class Driver<R> {
     const held: Message[] = [];
     for (const m of rd.messages) {
       // A leader's appends may go while its own fsync runs, unless its term is not durable yet.
-      if (!termChanges && (m.type === 'AppendEntries' || m.type === 'Heartbeat')) this.o.transport.send(m);
+      if (!termChanges && (m.type === 'AppendEntries' || m.type === 'Heartbeat')) this.send(m);
       else held.push(m);
     }
     // Committed entries already durable here need not wait for this Ready's fsync: apply them
@@ -492,7 +506,7 @@ export class Driver<R> {
     }
     const persisted = performance.now();
     this.syncPeers();
-    for (const m of held) this.o.transport.send(m);
+    for (const m of held) this.send(m);
 
     if (rd.snapshot) {
       this.o.stateMachine.restore(rd.snapshot.metadata.index, rd.snapshot.data);
@@ -650,6 +664,10 @@ export class Driver<R> {
   }
 
   private async takeSnapshot(): Promise<void> {
+    if (this.o.stateMachine.makeDurable !== undefined) {
+      await this.compactBehindDurableState(this.o.stateMachine.makeDurable);
+      return;
+    }
     const index = this.o.stateMachine.appliedIndex;
     if (index <= this.o.store.snapshot().metadata.index) return;
     // The view is frozen at `index` now; the loop goes on applying, persisting and answering
@@ -664,6 +682,73 @@ export class Driver<R> {
     if (saved === undefined) return;
     this.o.metrics?.snapshots.inc({ kind: 'created' });
     this.log.info({ index, bytes: data.length, compactTo }, 'snapshot taken');
+  }
+
+  /**
+   * Log compaction for a state machine that keeps its own state on disk (§7): once the state is
+   * synced through index i, the log up to i is no longer needed to rebuild it after a crash, so
+   * the snapshot records only i, its term and membership. Its data stays empty; send()
+   * serializes the state when a follower needs it.
+   */
+  private async compactBehindDurableState(makeDurable: () => Promise<LogIndex>): Promise<void> {
+    const index = await makeDurable();
+    // A snapshot from the leader may have been installed meanwhile; it supersedes this one.
+    if (this.stopped || index <= this.o.store.snapshot().metadata.index) return;
+    const membership = this.raw.membershipAt(index);
+    const compactTo = Math.max(0, index - this.o.snapshotKeepEntries) as LogIndex;
+    const saved = await this.o.store.saveSnapshot(index, membership, NO_DATA, compactTo);
+    if (saved === undefined) return;
+    this.o.metrics?.snapshots.inc({ kind: 'created' });
+    this.log.info({ index, compactTo }, 'log compacted behind the synced state');
+  }
+
+  /** Hands `m` to the transport; an InstallSnapshot whose state the state machine keeps goes after serializing it. */
+  private send(m: Message): void {
+    if (m.type === 'InstallSnapshot' && m.snapshot.data.length === 0 && this.o.stateMachine.makeDurable !== undefined) {
+      this.snapshotsToSend.set(m.to, m); // the newest request per peer
+      this.snapshotsSending ??= this.sendStateSnapshots().finally(() => {
+        this.snapshotsSending = undefined;
+      });
+      return;
+    }
+    this.o.transport.send(m);
+  }
+
+  /**
+   * Serializes the state machine as it is now, at applied index j, and sends it to every peer
+   * waiting for a snapshot, as a snapshot at j with j's term and membership. The core asked for
+   * its compaction point i <= j; j is committed, so the follower installs it as any snapshot and
+   * answers with j, which the leader's progress accepts (Snapshot state ends once the match
+   * reaches the log). Old and new followers alike get data that matches its metadata.
+   */
+  private async sendStateSnapshots(): Promise<void> {
+    const pause = (): Promise<void> => (this.stopped ? Promise.reject(new ShuttingDownError()) : yieldToEventLoop());
+    // Let the Ready that asked for it finish first: the state is consistent between Readies.
+    await yieldToEventLoop();
+    while (this.snapshotsToSend.size > 0 && !this.stopped) {
+      const view = this.o.stateMachine.snapshot();
+      const index = view.index;
+      const term = this.raw.raft.log.term(index);
+      const requests = [...this.snapshotsToSend.values()];
+      this.snapshotsToSend.clear();
+      if (term === undefined || index < this.o.store.snapshot().metadata.index) {
+        // Cannot happen on a leader (it applies only entries of its own log); let the core retry.
+        for (const m of requests) this.raw.reportSnapshot(m.to, false);
+        this.log.warn({ index }, 'state snapshot not sent: the applied index is outside the log');
+        this.kick();
+        return;
+      }
+      const membership = this.raw.membershipAt(index);
+      try {
+        const data = await view.serialize(pause);
+        for (const m of requests) this.o.transport.send({ ...m, snapshot: { metadata: { index, term, membership }, data } });
+        this.log.info({ index, bytes: data.length, to: requests.map((m) => m.to) }, 'sending state snapshot');
+      } catch (err) {
+        for (const m of requests) this.raw.reportSnapshot(m.to, false);
+        if (!(err instanceof ShuttingDownError)) this.log.error({ err }, 'could not serialize the state for a snapshot');
+      }
+      this.kick();
+    }
   }
 
   private updatePending(): void {
@@ -685,6 +770,9 @@ export class Driver<R> {
     this.o.onFatal(err);
   }
 }
+
+/** The data of a snapshot whose state the state machine keeps itself. */
+const NO_DATA = new Uint8Array(0);
 
 /** Lets queued I/O callbacks (peer messages, client requests, fsync completions) run. */
 function yieldToEventLoop(): Promise<void> {

@@ -269,6 +269,9 @@ describe('a 3-node cluster of real processes', () => {
       return got.body.value === 'v149' ? true : undefined;
     });
     expect(c.logs.get(victim)?.some((l) => l.includes('installed snapshot from leader'))).toBe(true);
+    // The leader's own snapshots hold no copy of the state (it is in lmdb): it serialized it to send.
+    expect(c.logs.get(leader)?.some((l) => l.includes('log compacted behind the synced state'))).toBe(true);
+    expect(c.logs.get(leader)?.some((l) => l.includes('sending state snapshot'))).toBe(true);
     // Restored from the snapshot plus the log after it: byte-identical events, the same hash.
     interface StoreView { store: { appliedIndex: number; events: number; hash: string } }
     const stores = await until('every node to reach the same applied index', async () => {

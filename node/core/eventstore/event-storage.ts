@@ -48,6 +48,11 @@ export interface EventStorage {
   view(): StorageView;
   /** Replaces the whole state with `events` and `meta`, atomically (snapshot restore). */
   replace(events: readonly StoredEvent[], meta: StoreMeta): void;
+  /**
+   * Present on storage that survives a restart: resolves once every write made so far is on
+   * disk (fsynced), with the applied index of the last of them.
+   */
+  readonly makeDurable?: () => Promise<LogIndex>;
 }
 
 export interface StorageView {

@@ -33,8 +33,18 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
   private readonly storage: EventStorage;
   private batch: Batch | undefined;
 
+  readonly makeDurable?: () => Promise<LogIndex>;
+
   constructor(storage: EventStorage) {
     this.storage = storage;
+    // Durable storage keeps the state across restarts: the driver need not copy it into snapshots.
+    const makeDurable = storage.makeDurable?.bind(storage);
+    if (makeDurable !== undefined) {
+      this.makeDurable = () => {
+        if (this.batch !== undefined) return Promise.reject(new Error('makeDurable: a batch is open'));
+        return makeDurable();
+      };
+    }
   }
 
   get appliedIndex(): LogIndex {

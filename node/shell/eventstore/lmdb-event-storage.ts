@@ -2,6 +2,7 @@ import { TransactionFlags, open } from 'lmdb';
 import type { Database, RootDatabase } from 'lmdb';
 import { emptyMeta } from '../../core/eventstore/index.ts';
 import type { Direction, EventStorage, RecordedEvent, StorageView, StoreMeta, StoredEvent } from '../../core/eventstore/index.ts';
+import type { LogIndex } from '../../core/raft/index.ts';
 import { StorageError } from '../storage/index.ts';
 
 /**
@@ -21,9 +22,8 @@ import { StorageError } from '../storage/index.ts';
  * size, so one per Raft batch was the node's largest single cost. The applied index is stored in
  * the same transaction as the events it produced, so the store on disk is always a prefix of
  * whole write()s; lmdb's overlapping sync makes each commit durable shortly after. A crash may lose
- * the last flushes, never part of one, and Raft replays them from its log, which keeps every
- * entry after the last snapshot (view() flushes first, so a snapshot never covers unflushed
- * writes).
+ * the last flushes, never part of one, and Raft replays them from its log: the driver compacts
+ * the log only behind an index that makeDurable() reported flushed and synced.
  */
 export class LmdbEventStorage implements EventStorage {
   private readonly root: RootDatabase;
@@ -133,6 +133,20 @@ export class LmdbEventStorage implements EventStorage {
     });
     this.pending.clear();
   }
+
+  /** Commits every pending write and waits until lmdb has synced it to disk. */
+  readonly makeDurable = async (): Promise<LogIndex> => {
+    const applied = this.current.applied;
+    this.flush();
+    await new Promise<void>((resolve, reject) => {
+      // env.sync (mdb_env_sync, forced) runs off the main thread; lmdb-js leaves it out of its types.
+      (this.root as unknown as { sync(callback: (err?: Error | null) => void): void }).sync((err) => {
+        if (err) reject(new StorageError('event store sync', { cause: err }));
+        else resolve();
+      });
+    });
+    return applied;
+  };
 
   view(): StorageView {
     // A view reads lmdb only: flush first so it holds everything written so far.
