@@ -9,6 +9,8 @@
  * to it is the figure to compare across machines. Each run also reports the CPU time every
  * process spent per write (from /proc, Linux only) and how busy the whole machine was: on a small
  * machine the client and all nodes share the same cores, and that budget bounds the ratio.
+ * A third reference, a bare primary with two backups (bench/replicated-reference.ts), shows the
+ * least any replicated, durable store of three Node processes costs here.
  * Ends with one JSON line of headline figures.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -130,6 +132,18 @@ async function main(): Promise<void> {
     }
   }
 
+  // The floor of any replicated store here: a bare primary and two backups, group commit, fsync.
+  const replicatedReference = path.join(import.meta.dirname, 'replicated-reference.ts');
+  const backups = await Promise.all([1, 2].map(() => forkServer(replicatedReference, ['--role', 'backup'])));
+  const primary = await forkServer(replicatedReference, ['--role', 'primary', '--backups', backups.map((b) => b.port).join(',')]);
+  try {
+    await drive('127.0.0.1', primary.port, 8, 1, size);
+    const measured = [primary, ...backups].flatMap((r, i) => (r.child.pid === undefined ? [] : [{ name: i === 0 ? 'primary' : `backup ${String(i)}`, pid: r.child.pid }]));
+    for (const clients of [1, 64]) results[`replicated${clients}`] = await drive('127.0.0.1', primary.port, clients, seconds, size, measured);
+  } finally {
+    for (const r of [primary, ...backups]) r.child.kill();
+  }
+
   const fmt = (r: RunResult | undefined): string => formatRun(r);
   for (const clients of [1, 64]) {
     const raft = results[`raft${clients}`];
@@ -137,15 +151,16 @@ async function main(): Promise<void> {
     out(`${String(clients).padStart(2)} clients  eventraft          ${fmt(raft)}`);
     out(`            in-memory express  ${fmt(reference)}`);
     out(`            in-memory node:http${fmt(results[`node:http${clients}`])}`);
-    if (raft && reference) out(`            ratio to the express ceiling: ${(raft.perSecond / reference.perSecond).toFixed(2)}`);
+    out(`            bare replicated    ${fmt(results[`replicated${clients}`])}`);
+    if (raft && reference) out(`            ratio to the express ceiling: eventraft ${(raft.perSecond / reference.perSecond).toFixed(2)}, bare replicated ${((results[`replicated${clients}`]?.perSecond ?? 0) / reference.perSecond).toFixed(2)}`);
   }
   out('CPU time per write (µs) and how busy the machine was, 64 clients:');
-  for (const key of ['raft64', 'express64', 'node:http64']) {
+  for (const key of ['raft64', 'replicated64', 'express64', 'node:http64']) {
     const r = results[key];
     if (r === undefined) continue;
     const parts = Object.entries(r.cpuMicrosPerWrite).map(([name, us]) => `${name} ${us}`);
     const total = Object.values(r.cpuMicrosPerWrite).reduce((a, b) => a + b, 0);
-    out(`  ${key.replace('64', '').padEnd(9)} ${parts.join(', ')}; total ${total} µs; machine ${(r.machineBusy * 100).toFixed(0)}% busy`);
+    out(`  ${key.replace('64', '').padEnd(10)} ${parts.join(', ')}; total ${total} µs; machine ${(r.machineBusy * 100).toFixed(0)}% busy`);
   }
   const r1 = results.raft1;
   const r64 = results.raft64;
@@ -167,6 +182,10 @@ async function main(): Promise<void> {
       machineBusy64: Number((r64?.machineBusy ?? 0).toFixed(2)),
       referenceCpuMicrosPerWrite64: ref64?.cpuMicrosPerWrite,
       referenceMachineBusy64: Number((ref64?.machineBusy ?? 0).toFixed(2)),
+      replicatedPerSec64: Math.round(results.replicated64?.perSecond ?? 0),
+      replicatedP99ms64: Number((results.replicated64?.p99ms ?? 0).toFixed(2)),
+      replicatedRatio64: Number(((results.replicated64?.perSecond ?? 0) / (ref64?.perSecond ?? 1)).toFixed(2)),
+      replicatedCpuMicrosPerWrite64: results.replicated64?.cpuMicrosPerWrite,
     }),
   );
 }
