@@ -93,7 +93,7 @@ function appends(t: Target, clients: number, seconds: number, streamCount: numbe
   return runLoad(
     clients,
     seconds,
-    async (c, agent) => {
+    async (c, agent, warmingUp) => {
       const stream = `stream-${(picks[c] as () => number)()}`;
       for (let attempt = 0; attempt < 10; attempt++) {
         const expected = heads.get(stream) ?? -1;
@@ -103,7 +103,7 @@ function appends(t: Target, clients: number, seconds: number, streamCount: numbe
           return true;
         }
         if (res.status !== 409) return false;
-        conflicts[label] = (conflicts[label] ?? 0) + 1;
+        if (!warmingUp) conflicts[label] = (conflicts[label] ?? 0) + 1;
         const head = await readHead(agent, t, stream, 'leader');
         if (head === undefined) return false;
         heads.set(stream, head);

@@ -1,6 +1,7 @@
 /**
  * The load generator shared by the HTTP benchmarks: `clients` loops on keep-alive connections,
- * each running one operation after another for a fixed time, with latency percentiles and the
+ * each running one operation after another for a fixed time (after an unmeasured warm-up at the
+ * same concurrency, the same for eventraft and every reference), with latency percentiles and the
  * CPU time every measured process spent per operation (from /proc, Linux only).
  */
 import { fork } from 'node:child_process';
@@ -53,12 +54,22 @@ export function request(agent: http.Agent, host: string, port: number, method: s
   });
 }
 
+/** Seconds each run first spends at its concurrency unmeasured: connections open, the JIT settles. */
+export const WARM_UP_SECONDS = 1;
+
 /**
- * Runs `op(client, agent)` in `clients` concurrent loops for `seconds`; `op` resolves true when
- * the operation succeeded (its latency is recorded) and false when it failed (counted).
+ * Runs `op(client, agent)` in `clients` concurrent loops for `seconds`, after WARM_UP_SECONDS of
+ * the same load that is not measured; `op` resolves true when the operation succeeded (its
+ * latency is recorded) and false when it failed (counted).
  */
-export async function runLoad(clients: number, seconds: number, op: (client: number, agent: http.Agent) => Promise<boolean>, measured: readonly Measured[] = []): Promise<RunResult> {
+export async function runLoad(clients: number, seconds: number, op: (client: number, agent: http.Agent, warmingUp: boolean) => Promise<boolean>, measured: readonly Measured[] = []): Promise<RunResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const warmUpEnd = performance.now() + WARM_UP_SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      while (performance.now() < warmUpEnd) await op(c, agent, true);
+    }),
+  );
   const latencies: number[] = [];
   let errors = 0;
   const deadline = performance.now() + seconds * 1000;
@@ -69,7 +80,7 @@ export async function runLoad(clients: number, seconds: number, op: (client: num
     Array.from({ length: clients }, async (_, c) => {
       while (performance.now() < deadline) {
         const t = performance.now();
-        if (await op(c, agent)) latencies.push(performance.now() - t);
+        if (await op(c, agent, false)) latencies.push(performance.now() - t);
         else errors++;
       }
     }),

@@ -691,7 +691,9 @@ export class Driver<R> {
    * serializes the state when a follower needs it.
    */
   private async compactBehindDurableState(makeDurable: () => Promise<LogIndex>): Promise<void> {
+    const started = performance.now();
     const index = await makeDurable();
+    const synced = performance.now();
     // A snapshot from the leader may have been installed meanwhile; it supersedes this one.
     if (this.stopped || index <= this.o.store.snapshot().metadata.index) return;
     const membership = this.raw.membershipAt(index);
@@ -699,7 +701,8 @@ export class Driver<R> {
     const saved = await this.o.store.saveSnapshot(index, membership, NO_DATA, compactTo);
     if (saved === undefined) return;
     this.o.metrics?.snapshots.inc({ kind: 'created' });
-    this.log.info({ index, compactTo }, 'log compacted behind the synced state');
+    const syncMs = +(synced - started).toFixed(1);
+    this.log.info({ index, compactTo, syncMs, saveMs: +(performance.now() - synced).toFixed(1) }, 'log compacted behind the synced state');
   }
 
   /** Hands `m` to the transport; an InstallSnapshot whose state the state machine keeps goes after serializing it. */
