@@ -184,6 +184,7 @@ export class LmdbEventStorage implements EventStorage {
 
   private readFlushedStream(stream: string, from: number, limit: number, direction: Direction): StoredEvent[] {
     if (limit <= 0) return [];
+    if (limit <= POINT_READ_LIMIT) return this.readFlushedVersions(stream, from, limit, direction);
     const range =
       direction === 'forward'
         ? this.streams.getRange({ start: [stream, Math.max(0, from)], end: [stream, Number.MAX_SAFE_INTEGER], limit })
@@ -192,6 +193,25 @@ export class LmdbEventStorage implements EventStorage {
     for (const { value: position } of range) {
       const json = this.events.get(position);
       if (json === undefined) throw new StorageError(`event store: stream index points at missing position ${position}`);
+      out.push(stored(json));
+    }
+    return out;
+  }
+
+  /**
+   * The same as a range read, by point lookups: a stream's versions run from 0 to its head
+   * without gaps, so each one's position is a get. Cheaper than opening a cursor for a few events
+   * (the common read: a stream's latest event, or an aggregate's next few).
+   */
+  private readFlushedVersions(stream: string, from: number, limit: number, direction: Direction): StoredEvent[] {
+    const head = this.heads.get(stream);
+    if (head === undefined) return [];
+    const out: StoredEvent[] = [];
+    const step = direction === 'forward' ? 1 : -1;
+    for (let v = direction === 'forward' ? Math.max(0, from) : Math.min(from, head); v >= 0 && v <= head && out.length < limit; v += step) {
+      const position = this.streams.get([stream, v]);
+      const json = position === undefined ? undefined : this.events.get(position);
+      if (json === undefined) throw new StorageError(`event store: stream ${stream} has no event at version ${v} below its head ${head}`);
       out.push(stored(json));
     }
     return out;
@@ -222,6 +242,9 @@ export interface LmdbEventStorageOptions {
   /** Pending events that trigger a commit at once. */
   readonly maxPendingEvents: number;
 }
+
+/** Stream reads of up to this many events use point lookups instead of a cursor. */
+const POINT_READ_LIMIT = 16;
 
 const defaultOptions: LmdbEventStorageOptions = { flushDelayMs: 100, maxPendingEvents: 10_000 };
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import { EMPTY_HASH } from '../../../../../node/core/eventstore/index.ts';
 import type { EventStorage } from '../../../../../node/core/eventstore/index.ts';
 import type { LogIndex } from '../../../../../node/core/raft/index.ts';
@@ -50,6 +51,38 @@ export function describeEventStorageContract(name: string, make: () => Promise<E
         expect(s.readStream('a', Number.MAX_SAFE_INTEGER, 2, 'backward').map((e) => e.event.version)).toEqual([4, 3]);
         expect(s.readStream('b', 5, 10, 'forward')).toEqual([]);
         expect(s.readStream('a', 0, 0, 'forward')).toEqual([]);
+      }
+    });
+
+    it('reads any window of a stream, in either direction, as a model of its versions says', async () => {
+      const f = await make();
+      // Stream 'a' gets 40 events in writes of 1-7, interleaved with another stream's.
+      let meta = f.storage.meta;
+      let version = 0;
+      for (let w = 0; version < 40; w++) {
+        const n = Math.min(40 - version, 1 + (w % 7));
+        const a = eventsFor(meta, 'a', version, n, 2 * w + 1);
+        const b = eventsFor(a.meta, 'b', w, 1, 2 * w + 2);
+        f.storage.write([...a.events, ...b.events], b.meta);
+        meta = b.meta;
+        version += n;
+      }
+      const expected = (from: number, limit: number, direction: 'forward' | 'backward'): number[] => {
+        const out: number[] = [];
+        if (direction === 'forward') for (let v = Math.max(0, from); v < 40 && out.length < limit; v++) out.push(v);
+        else for (let v = Math.min(from, 39); v >= 0 && out.length < limit; v--) out.push(v);
+        return out;
+      };
+      for await (const s of nowAndAfterReopen(f)) {
+        fc.assert(
+          fc.property(fc.integer({ min: 0, max: 45 }), fc.integer({ min: 0, max: 45 }), fc.constantFrom('forward' as const, 'backward' as const), (from, limit, direction) => {
+            const got = s.readStream('a', from, limit, direction);
+            expect(got.map((e) => e.event.version)).toEqual(expected(from, limit, direction));
+            expect(got.every((e) => e.event.stream === 'a' && e.json === JSON.stringify(e.event))).toBe(true);
+          }),
+          { numRuns: 300 },
+        );
+        expect(s.readStream('a', Number.MAX_SAFE_INTEGER, 1, 'backward').map((e) => e.event.version)).toEqual([39]);
       }
     });
 
