@@ -509,6 +509,8 @@ export class Driver<R> {
     for (const m of held) this.send(m);
 
     if (rd.snapshot) {
+      // A durable state machine may still be writing earlier batches: they land before the restore.
+      await this.o.stateMachine.makeDurable?.();
       this.o.stateMachine.restore(rd.snapshot.metadata.index, rd.snapshot.data);
       this.o.metrics?.snapshots.inc({ kind: 'installed' });
       this.log.info({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term }, 'installed snapshot from leader');

@@ -46,7 +46,10 @@ export interface EventStorage {
   write(events: readonly StoredEvent[], meta: StoreMeta): void;
   /** A view frozen now; later writes do not show in it. Close it when done. */
   view(): StorageView;
-  /** Replaces the whole state with `events` and `meta`, atomically (snapshot restore). */
+  /**
+   * Replaces the whole state with `events` and `meta`, atomically (snapshot restore). Storage
+   * with makeDurable() may still be committing earlier writes: await it first.
+   */
   replace(events: readonly StoredEvent[], meta: StoreMeta): void;
   /**
    * Present on storage that survives a restart: resolves once every write made so far is on

@@ -113,6 +113,8 @@ export function describeEventStorageContract(name: string, make: () => Promise<E
       const f = await make();
       const a = eventsFor(f.storage.meta, 'a', 0, 3, 1);
       f.storage.write(a.events, a.meta);
+      // As the driver does before a restore: let every write being committed land first.
+      await f.storage.makeDurable?.();
       const fresh = eventsFor({ applied: 0 as LogIndex, hash: EMPTY_HASH, nextPosition: 0 }, 'z', 0, 2, 40);
       f.storage.replace(fresh.events, fresh.meta);
       for await (const s of nowAndAfterReopen(f)) {
