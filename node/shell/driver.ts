@@ -731,8 +731,7 @@ export class Driver<R> {
     // Let the Ready that asked for it finish first: the state is consistent between Readies.
     await yieldToEventLoop();
     while (this.snapshotsToSend.size > 0 && !this.stopped) {
-      const view = this.o.stateMachine.snapshot();
-      const index = view.index;
+      const index = this.o.stateMachine.appliedIndex;
       const term = this.raw.raft.log.term(index);
       const requests = [...this.snapshotsToSend.values()];
       this.snapshotsToSend.clear();
@@ -744,6 +743,8 @@ export class Driver<R> {
         return;
       }
       const membership = this.raw.membershipAt(index);
+      // Taken in the same turn as the index above: the view is at that index. serialize() closes it.
+      const view = this.o.stateMachine.snapshot();
       try {
         const data = await view.serialize(pause);
         for (const m of requests) this.o.transport.send({ ...m, snapshot: { metadata: { index, term, membership }, data } });

@@ -156,9 +156,10 @@ export class LmdbEventStorage implements EventStorage {
   }
 
   /**
-   * Hands every pending write to lmdb's write thread now, as one transaction; they stay readable
-   * from the overlay until it has committed. On failure (StorageError, thrown by the next
-   * write()) they stay readable; the node stops, and Raft replays them after a restart.
+   * Hands every pending write to lmdb's write thread as one transaction, as soon as the previous
+   * one has committed; they stay readable from the overlay until theirs has. On failure
+   * (StorageError, thrown by the next write()) they stay readable and nothing after them is
+   * committed; the node stops, and Raft replays them after a restart.
    */
   flush(): void {
     clearTimeout(this.flushTimer);
@@ -166,31 +167,28 @@ export class LmdbEventStorage implements EventStorage {
     const batch = this.pending;
     const meta = batch.meta;
     if (meta === undefined) return;
-    let committed: Promise<unknown>;
-    try {
-      committed = this.root.batch(() => {
-        for (const { event, json } of batch.events) {
-          void this.events.put(event.position, json);
-          void this.streams.put([event.stream, event.version], event.position);
-          void this.heads.put(event.stream, event.version);
-          void this.ids.put(event.id, event.position);
-        }
-        void this.metaDb.put('meta', meta);
-      });
-    } catch (err) {
-      throw new StorageError('event store write', { cause: err });
-    }
     this.pending = new PendingWrites();
     this.committing.push(batch);
-    this.lastCommit = committed.then(
-      () => {
-        // Commits land in order: this batch is the oldest still in the overlay.
+    // One transaction at a time, each handed over once the one before it committed: after a
+    // failed commit nothing later lands, so lmdb keeps a prefix of whole writes.
+    this.lastCommit = this.lastCommit
+      .then(async () => {
+        if (this.flushFailure !== undefined) return;
+        await this.root.batch(() => {
+          for (const { event, json } of batch.events) {
+            void this.events.put(event.position, json);
+            void this.streams.put([event.stream, event.version], event.position);
+            void this.heads.put(event.stream, event.version);
+            void this.ids.put(event.id, event.position);
+          }
+          void this.metaDb.put('meta', meta);
+        });
+        // Committed, and visible to reads: lmdb renews its read transaction first.
         this.committing.splice(this.committing.indexOf(batch), 1);
-      },
-      (err: unknown) => {
+      })
+      .catch((err: unknown) => {
         this.flushFailure ??= new StorageError('event store write', { cause: err });
-      },
-    );
+      });
   }
 
   /** Flushes, then waits for every commit so far (rejects if one failed). */

@@ -2,6 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { emptyMeta } from '../../../../../node/core/eventstore/index.ts';
 import { LmdbEventStorage } from '../../../../../node/shell/eventstore/lmdb-event-storage.ts';
 import type { LmdbEventStorageOptions } from '../../../../../node/shell/eventstore/lmdb-event-storage.ts';
+import { StorageError } from '../../../../../node/shell/storage/index.ts';
 import { TempDirs } from '../../../../support/temp-dir.ts';
 import { describeEventStorageContract, eventsFor } from '../../core/eventstore/event-storage-contract.ts';
 
@@ -115,5 +116,36 @@ describe('LmdbEventStorage reads while commits land', () => {
     const view = storage.view();
     expect(view.readAll(0, 10_000).map((e) => e.json)).toEqual(all);
     view.close();
+  });
+});
+
+describe('LmdbEventStorage after a failed commit', () => {
+  it('hands nothing later to lmdb, keeps serving reads, fails the next write, and leaves a prefix on disk', async () => {
+    const dir = await dirs.make();
+    const storage = LmdbEventStorage.open(dir, { flushDelayMs: 3_600_000, maxPendingEvents: 1 });
+    // Make lmdb refuse the first transaction (a full disk, say); count what reaches it.
+    const root = (storage as unknown as { root: { batch(fn: () => void): Promise<boolean> } }).root;
+    const batch = root.batch.bind(root);
+    let handed = 0;
+    root.batch = (fn) => {
+      handed++;
+      return handed === 1 ? Promise.reject(new Error('No space left on device')) : batch(fn);
+    };
+    const a = eventsFor(storage.meta, 'a', 0, 1, 1);
+    storage.write(a.events, a.meta);
+    const b = eventsFor(a.meta, 'a', 1, 1, 2);
+    storage.write(b.events, b.meta);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(handed).toBe(1);
+    expect(storage.readAll(0, 10).map((e) => e.json)).toEqual([...a.events, ...b.events].map((e) => e.json));
+    const c = eventsFor(b.meta, 'a', 2, 1, 3);
+    expect(() => {
+      storage.write(c.events, c.meta);
+    }).toThrow(StorageError);
+    await expect(storage.close()).rejects.toThrow(StorageError);
+    const reopened = LmdbEventStorage.open(dir);
+    opened.push(reopened);
+    expect(reopened.meta).toEqual(emptyMeta);
+    expect(reopened.readAll(0, 10)).toEqual([]);
   });
 });
