@@ -6,9 +6,8 @@
  *   eventraft operator       run the Kubernetes operator (EVENTRAFT_OPERATOR_* variables)
  *   eventraft smoke-test     append one event and read it back through every given endpoint
  */
-import { operatorConfigHelp, runOperator } from '../operator/main.ts';
-import { configHelp, runNode } from './main.ts';
-import { runSmokeTest } from './smoke-test.ts';
+// Each command loads only its own modules: a node does not load the operator's Kubernetes
+// client, and the operator does not load lmdb.
 
 const [command, ...rest] = process.argv.slice(2);
 const usage = [
@@ -22,15 +21,18 @@ const usage = [
 ].join('\n');
 
 if (command === 'node') {
+  const { configHelp, runNode } = await import('./main.ts');
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${configHelp()}\n`);
   } else {
     await runNode(process.env);
   }
 } else if (command === 'operator') {
+  const { operatorConfigHelp, runOperator } = await import('../operator/main.ts');
   if (rest.includes('--help') || rest.includes('-h')) process.stdout.write(`${operatorConfigHelp()}\n`);
   else await runOperator(process.env);
 } else if (command === 'smoke-test') {
+  const { runSmokeTest } = await import('./smoke-test.ts');
   process.exitCode = await runSmokeTest(rest);
 } else if (command === undefined || command === '--help' || command === '-h') {
   process.stdout.write(usage);
