@@ -75,28 +75,25 @@ export class LmdbEventStorage implements EventStorage {
     return [...this.committing, this.pending];
   }
 
+  // The three lookups below run in apply(), once or more per event: they walk the overlay
+  // newest first without building the layers() array.
+
   streamVersion(stream: string): number {
-    const layers = this.layers();
-    for (let i = layers.length - 1; i >= 0; i--) {
-      const v = (layers[i] as PendingWrites).heads.get(stream);
-      if (v !== undefined) return v;
-    }
-    return this.heads.get(stream) ?? -1;
+    let v = this.pending.heads.get(stream);
+    for (let i = this.committing.length - 1; v === undefined && i >= 0; i--) v = (this.committing[i] as PendingWrites).heads.get(stream);
+    return v ?? this.heads.get(stream) ?? -1;
   }
 
   positionOf(id: string): number | undefined {
-    for (const layer of this.layers()) {
-      const p = layer.ids.get(id);
-      if (p !== undefined) return p;
-    }
-    return this.ids.get(id);
+    let p = this.pending.ids.get(id);
+    for (let i = this.committing.length - 1; p === undefined && i >= 0; i--) p = (this.committing[i] as PendingWrites).ids.get(id);
+    return p ?? this.ids.get(id);
   }
 
   eventAt(position: number): StoredEvent | undefined {
-    for (const layer of this.layers()) {
-      const e = layer.at(position);
-      if (e !== undefined) return e;
-    }
+    let e = this.pending.at(position);
+    for (let i = this.committing.length - 1; e === undefined && i >= 0; i--) e = (this.committing[i] as PendingWrites).at(position);
+    if (e !== undefined) return e;
     const json = this.events.get(position);
     return json === undefined ? undefined : stored(json);
   }
@@ -141,17 +138,14 @@ export class LmdbEventStorage implements EventStorage {
   }
 
   write(events: readonly StoredEvent[], meta: StoreMeta): void {
-    // A flush that failed on the timer surfaces here, on the apply path, where it is fatal.
+    // A commit that failed surfaces here, on the apply path, where it is fatal.
     if (this.flushFailure !== undefined) throw this.flushFailure;
     this.pending.add(events, meta);
     this.current = meta;
     if (this.pending.events.length >= this.options.maxPendingEvents) this.flush();
+    // flush() never throws: a failed commit is recorded in flushFailure and surfaces above.
     else this.flushTimer ??= setTimeout(() => {
-      try {
-        this.flush();
-      } catch (err) {
-        this.flushFailure = err as Error;
-      }
+      this.flush();
     }, this.options.flushDelayMs).unref();
   }
 

@@ -169,7 +169,7 @@ export async function getJson<T>(url: string, init?: RequestInit): Promise<{ sta
   return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as T, headers: res.headers };
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;
   for (;;) {

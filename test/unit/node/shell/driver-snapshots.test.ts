@@ -10,6 +10,7 @@ import type { Message, NodeId } from '../../../../node/core/raft/index.ts';
 import { Driver } from '../../../../node/shell/driver.ts';
 import { LmdbEventStorage } from '../../../../node/shell/eventstore/index.ts';
 import { DiskLogStore } from '../../../../node/shell/storage/index.ts';
+import { until } from '../../../integration/support/node-cluster.ts';
 
 /**
  * Log compaction with the event store, whose state lives in lmdb: three drivers in one process
@@ -92,20 +93,16 @@ async function close(m: Member): Promise<void> {
   await m.store.close();
 }
 
-async function until<T>(what: string, probe: () => T | undefined): Promise<T> {
-  for (let i = 0; i < 1_000; i++) {
-    const got = probe();
-    if (got !== undefined) return got;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 const leaderOf = (): Promise<Member> => until('a leader', () => [...members.values()].find((m) => m.driver.isLeader()));
 
 function append(leader: Member, stream: string, value: string): Promise<AppendOutcome> {
   const command = encodeCommand({ type: 'Append', timestamp: 0, appends: [{ stream, expectedVersion: 'no_stream', events: [proposedEvent({ id: `${stream}-0`, type: 'ValueWritten', data: { value } })] }] });
   return leader.driver.propose(command);
+}
+
+/** Appends value v<i> to stream s<i> for i < n, one after another, each acknowledged. */
+async function appendValues(leader: Member, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) expect((await append(leader, `s${String(i)}`, `v${String(i)}`)).ok).toBe(true);
 }
 
 afterEach(async () => {
@@ -122,7 +119,7 @@ describe('log compaction behind the durable event store', () => {
     const leader = await leaderOf();
     const lagging = members.get(ids.find((id) => id !== leader.id) as NodeId) as Member;
     isolated.add(lagging.id);
-    for (let i = 0; i < 60; i++) expect((await append(leader, `s${String(i)}`, `v${String(i)}`)).ok).toBe(true);
+    await appendValues(leader, 60);
     // The two connected nodes compacted their logs; their snapshots hold no copy of the state.
     const compacted = await until('the leader to compact its log', () => (leader.store.firstIndex() > 20 ? leader.store.snapshot() : undefined));
     expect(compacted.data.length).toBe(0);
@@ -149,7 +146,7 @@ describe('log compaction behind the durable event store', () => {
   it('a node restarted after compaction resumes from its event store and the log after the snapshot', async () => {
     await startCluster();
     const leader = await leaderOf();
-    for (let i = 0; i < 40; i++) expect((await append(leader, `s${String(i)}`, `v${String(i)}`)).ok).toBe(true);
+    await appendValues(leader, 40);
     const follower = members.get(ids.find((id) => id !== leader.id) as NodeId) as Member;
     await until('the follower to compact and apply everything', () =>
       follower.store.firstIndex() > 20 && follower.machine.appliedIndex === leader.machine.appliedIndex ? true : undefined,
@@ -168,7 +165,7 @@ describe('log compaction behind the durable event store', () => {
   it('refuses to start when the event store lost state that the compacted log no longer holds', async () => {
     await startCluster();
     const leader = await leaderOf();
-    for (let i = 0; i < 40; i++) expect((await append(leader, `s${String(i)}`, `v${String(i)}`)).ok).toBe(true);
+    await appendValues(leader, 40);
     await until('the leader to compact its log', () => (leader.store.firstIndex() > 20 ? true : undefined));
     await close(leader);
     members.delete(leader.id);
