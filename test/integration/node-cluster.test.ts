@@ -146,7 +146,12 @@ describe('a 3-node cluster of real processes', () => {
     const c = await newCluster(71);
     const leader = await waitForLeader(c);
     expect((await appendValue(c.url(leader), 'stable', 'yes')).status).toBe(201);
-    const before = (await getJson<ClusterView>(`${c.url(leader)}/v1/cluster`)).body;
+    // The 201 needs only a majority: wait until every member holds the write, so that the view
+    // below changes only if the garbage changes something.
+    const before = await until('every member to hold the write', async () => {
+      const view = (await getJson<ClusterView>(`${c.url(leader)}/v1/cluster`)).body;
+      return view.members.every((m) => m.match === view.commitIndex) ? view : undefined;
+    });
     const blast = (host: string, port: number, bytes: Buffer): Promise<void> =>
       new Promise((resolve) => {
         const s = net.connect({ host, port }, () => s.end(bytes));
