@@ -54,7 +54,8 @@ RUN groupadd --system --gid 10001 eventraft \
 USER 10001:10001
 # Peer transport and HTTP API of a node; the operator listens on 8081.
 EXPOSE 7000 8080 8081
-ENTRYPOINT ["node", "/app/dist/node/cli.js"]
+# The flags of node/runtime-flags.ts (NODE_RUNTIME_FLAGS): why each is there is written there.
+ENTRYPOINT ["node", "--single-threaded-gc", "/app/dist/node/cli.js"]
 CMD ["--help"]
 
 # ---- e2e: the kind end-to-end scenario's Job (test/e2e/kind/), not shipped -----------------------

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { NODE_RUNTIME_FLAGS } from '../node/runtime-flags.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const cli = path.join(root, 'node', 'cli.ts');
@@ -23,7 +24,7 @@ const say = (line: string): void => {
 const children = new Map<string, ChildProcess>();
 let stopping = false;
 for (const n of nodes) {
-  const child = spawn(process.execPath, [cli, 'node'], {
+  const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS, cli, 'node'], {
     cwd: root,
     stdio: ['ignore', 'inherit', 'inherit'],
     env: {

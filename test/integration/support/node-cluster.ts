@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { NODE_RUNTIME_FLAGS } from '../../../node/runtime-flags.ts';
 import type { NodeClusterView } from '../../../operator/reconcile/node-admin.ts';
 
 const cli = path.resolve(import.meta.dirname, '../../../node/cli.ts');
@@ -96,7 +97,7 @@ export class NodeCluster {
     };
     if (opts.join === true) env.EVENTRAFT_JOIN = 'true';
     else env.EVENTRAFT_INITIAL_MEMBERS = this.members();
-    const child = spawn(process.execPath, [cli, 'node'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS, cli, 'node'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = this.logs.get(id) ?? [];
     this.logs.set(id, lines);
     const keep = (chunk: Buffer): void => {

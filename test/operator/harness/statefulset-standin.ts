@@ -19,6 +19,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { NODE_RUNTIME_FLAGS } from '../../../node/runtime-flags.ts';
 import { KubeStore, meta, resourceType } from './kube-store.ts';
 import type { JsonObject } from './kube-patch.ts';
 
@@ -272,7 +273,8 @@ export class StatefulSetStandIn {
     if (env === undefined) return; // a ConfigMap it needs is missing: CreateContainerConfigError, retried
     const logs = this.logs.get(podName) ?? [];
     this.logs.set(podName, logs);
-    const child = spawn(process.execPath, [cli, ...(container.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // What the image's ENTRYPOINT runs (Dockerfile), with the container's args.
+    const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS, cli, ...(container.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => {
       logs.push(...chunk.toString().split('\n').filter((l) => l !== ''));
       if (logs.length > 400) logs.splice(0, logs.length - 400);
