@@ -34,7 +34,15 @@ export class HttpProblem extends Error {
   override readonly name = 'HttpProblem';
   readonly problem: Problem;
   constructor(problem: Problem) {
-    super(problem.detail ?? problem.title);
+    // A problem is an answer to the client (a version conflict, a bad request), never a fault to
+    // debug: skip capturing a stack (~9 µs each here, on every conflicting append).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(problem.detail ?? problem.title);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.problem = problem;
   }
 }
