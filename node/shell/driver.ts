@@ -472,6 +472,7 @@ export class Driver<R> {
     do {
       this.loopAgain = false;
       while (!this.stopped && this.raw.hasReady()) {
+        if (!(await this.gatherInputs())) break;
         const rd = this.raw.ready();
         await this.handleReady(rd);
         this.raw.advance(rd);
@@ -479,6 +480,17 @@ export class Driver<R> {
       }
       if (!this.stopped) this.maybeSnapshot();
     } while (this.moreToDo());
+  }
+
+  /**
+   * Lets the requests and peer messages that already arrived reach the core before it hands out
+   * a Ready: right after a Ready the core often holds a single new proposal, and persisting it
+   * alone would hold the ones arriving meanwhile for a whole fsync (a group commit of one).
+   * Returns false if the driver stopped meanwhile.
+   */
+  private async gatherInputs(): Promise<boolean> {
+    await yieldToEventLoop();
+    return !this.stopped;
   }
 
   /** Inputs that arrived while the loop was busy asked for another round (set by kick()). */
