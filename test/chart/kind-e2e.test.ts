@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { renderChart, validateObject } from '../../scripts/chart-check.ts';
 import type { RenderedObject } from '../../scripts/chart-check.ts';
+import { NODE_RUNTIME_FLAGS } from '../../node/runtime-flags.ts';
 
 /**
  * The kind e2e (test/e2e/kind/run.sh) needs Docker, which this machine lacks; everything of it
@@ -54,7 +55,7 @@ describe('the kind e2e', () => {
     const dockerfile = await read('Dockerfile');
     const build = JSON.parse(await read('tsconfig.build.json')) as { compilerOptions: { outDir: string; rootDir: string } };
     expect(build.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: '.' });
-    expect(dockerfile).toContain('ENTRYPOINT ["node", "/app/dist/node/cli.js"]');
+    expect(dockerfile).toContain(`ENTRYPOINT ${JSON.stringify(['node', ...NODE_RUNTIME_FLAGS, '/app/dist/node/cli.js']).replaceAll(',', ', ')}`);
     expect(existsSync(path.join(root, 'node', 'cli.ts'))).toBe(true);
     expect(dockerfile).toContain('ENTRYPOINT ["node", "/src/test/e2e/kind/scenario-job.ts"]');
     expect(existsSync(path.join(kindDir, 'scenario-job.ts'))).toBe(true);
