@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { derivedEventId } from '../../node/shell/domains/index.ts';
 import { clusterPerTest } from './support/cluster-fixture.ts';
 import { getJson, readStream, until, waitForLeader } from './support/node-cluster.ts';
+import type { ClusterView } from './support/node-cluster.ts';
 
 const fixture = clusterPerTest();
 
@@ -112,6 +113,25 @@ describe('aggregates over HTTP on a 3-node cluster', () => {
     const list = await getJson<{ projections: { name: string; lag: number; state: string }[] }>(`${c.url(leader)}/v1/projections`);
     expect(list.body.projections.map((p) => [p.name, p.lag, p.state])).toEqual([['accounts-by-owner', 0, 'running'], ['users-by-email', 0, 'running']]);
     expect(await (await fetch(`${c.url(leader)}/metrics`)).text()).toMatch(/eventraft_projection_lag_events\{projection="users-by-email"\} 0/);
+    fixture.passed();
+  }, 60_000);
+
+  it('concurrent commands on one aggregate through one node take turns: no log entry is spent on a conflict', async () => {
+    const c = await fixture.start(251);
+    const leader = await waitForLeader(c);
+    const follower = c.specs.map((s) => s.id).find((id) => id !== leader) as string;
+    for (const node of [leader, follower]) {
+      const account = `t-${node}`;
+      expect((await command(c.url(node), `account/${account}/commands/Open`, { owner: 'tess' })).status).toBe(200);
+      const commitBefore = (await getJson<ClusterView>(`${c.url(leader)}/v1/cluster`)).body.commitIndex;
+      const answers = await Promise.all(Array.from({ length: 30 }, () => command(c.url(node), `account/${account}/commands/Deposit`, { amount: 1 })));
+      expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+      expect(answers.map((a) => a.body.version).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+      // One entry per command: had they decided at once on the same version, the losers' appends
+      // would each have taken an entry to fail.
+      const commitAfter = (await getJson<ClusterView>(`${c.url(leader)}/v1/cluster`)).body.commitIndex;
+      expect(commitAfter - commitBefore).toBe(30);
+    }
     fixture.passed();
   }, 60_000);
 

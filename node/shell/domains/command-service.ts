@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { aggregateStream, encodeCommand } from '../../core/eventstore/index.ts';
-import type { AppendCommand, AppendOutcome, EventStoreStateMachine, Json, ProposedEvent, RecordedEvent } from '../../core/eventstore/index.ts';
+import type { AppendCommand, AppendOutcome, DomainModule, EventStoreStateMachine, Json, ProposedEvent, RecordedEvent } from '../../core/eventstore/index.ts';
 import type { Driver } from '../driver.ts';
 import type { DomainRegistry } from './domain-registry.ts';
 import { derivedEventId } from './event-ids.ts';
@@ -52,6 +52,17 @@ export interface CommandResult {
   readonly duplicate: boolean;
 }
 
+/** A checked command on its way to its aggregate's stream. */
+interface PendingCommand {
+  readonly module: DomainModule;
+  readonly type: string;
+  readonly id: string;
+  readonly command: string;
+  readonly data: Json;
+  readonly stream: string;
+  readonly key: string;
+}
+
 export interface CommandServiceOptions {
   readonly driver: Driver<AppendOutcome>;
   readonly events: EventStoreStateMachine;
@@ -59,6 +70,8 @@ export interface CommandServiceOptions {
   readonly now: () => number;
   /** Decide-and-append attempts before giving up on a contended aggregate. */
   readonly maxAttempts?: number;
+  /** Commands on one aggregate waiting for their turn on this node before new ones are refused. */
+  readonly maxWaitingPerAggregate?: number;
 }
 
 /**
@@ -67,18 +80,27 @@ export interface CommandServiceOptions {
  * there first: reload (linearizably) and decide again, a bounded number of times. Event ids
  * derive from the idempotency key, so a retried command appends once and answers with the events
  * it appended the first time.
+ *
+ * Commands on one aggregate take turns on this node: each decides on the state its predecessor
+ * left. Run all at once, they would decide on the same version and all but one would spend a log
+ * entry on a conflict and go round again (bench:events' Deposits on 100 accounts from 64 clients
+ * ran out of attempts that way). Writers on other nodes are still caught by the version check.
  */
 export class CommandService {
   private readonly o: CommandServiceOptions;
   private readonly maxAttempts: number;
+  private readonly maxWaiting: number;
+  /** Per aggregate stream: the last command's turn and how many commands hold or wait for one. */
+  private readonly turns = new Map<string, { last: Promise<void>; holders: number }>();
 
   constructor(o: CommandServiceOptions) {
     this.o = o;
     this.maxAttempts = o.maxAttempts ?? 10;
+    this.maxWaiting = o.maxWaitingPerAggregate ?? 1000;
   }
 
   async execute(type: string, id: string, command: string, data: Json, idempotencyKey: string | undefined): Promise<CommandResult> {
-    const { registry, events, driver } = this.o;
+    const { registry } = this.o;
     const module = registry.domain(type);
     if (module === undefined) throw new UnknownAggregateTypeError(`no aggregate type ${type} (known: ${registry.types.join(', ')})`);
     const problems = registry.checkCommand(type, command, data);
@@ -87,6 +109,30 @@ export class CommandService {
 
     const stream = aggregateStream(type, id);
     const key = idempotencyKey ?? randomUUID();
+    return this.inTurn(stream, () => this.decideAndAppend({ module, type, id, command, data, stream, key }));
+  }
+
+  /** Runs `run` once every command on `stream` that came before it here has finished. */
+  private inTurn<T>(stream: string, run: () => Promise<T>): Promise<T> {
+    const turn = this.turns.get(stream) ?? { last: Promise.resolve(), holders: 0 };
+    if (turn.holders > this.maxWaiting) {
+      return Promise.reject(new ConcurrencyConflictError(`${stream} has ${turn.holders} commands waiting on this node; retry later`));
+    }
+    turn.holders++;
+    this.turns.set(stream, turn);
+    const result = turn.last.then(run);
+    turn.last = result.then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      if (--turn.holders === 0) this.turns.delete(stream);
+    });
+    return result;
+  }
+
+  private async decideAndAppend(c: PendingCommand): Promise<CommandResult> {
+    const { registry, events, driver } = this.o;
+    const { module, type, id, command, data, stream, key } = c;
     // The first attempt decides on this node's state, which is fresh on the leader. A conflict or
     // a rule violation is then confirmed on linearizable state before it is believed.
     let linearizable = false;
