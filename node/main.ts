@@ -13,7 +13,7 @@ import type { AppendOutcome } from './core/eventstore/index.ts';
 import { SeededRandom } from './core/raft/index.ts';
 import { account } from './domains/account.ts';
 import { user } from './domains/user.ts';
-import { CommandService, DomainRegistry } from './shell/domains/index.ts';
+import { AggregateStates, CommandService, DomainRegistry } from './shell/domains/index.ts';
 import { ProjectionRunner, ProjectionStore } from './shell/projections/index.ts';
 import { AggregateCache, CacheAside, Invalidator, ProjectionCache, RedisCache } from './shell/cache/index.ts';
 import { Driver } from './shell/driver.ts';
@@ -170,13 +170,14 @@ async function startNode(config: NodeConfig): Promise<void> {
   if (cache === undefined) log.info('no Redis configured (EVENTRAFT_REDIS_URL): aggregate and projection reads go to the store every time');
   const invalidator = cache === undefined ? undefined : new Invalidator({ cache, metrics: cacheMetrics, log });
   const aside = new CacheAside({ cache, metrics: cacheMetrics, log });
-  const aggregates = new AggregateCache({ aside, cache, invalidator, registry: domains, events, log });
+  const states = new AggregateStates({ events, registry: domains });
+  const aggregates = new AggregateCache({ aside, cache, invalidator, registry: domains, states, events, log });
   const projectionRows = new ProjectionCache({ aside, cache, invalidator, projections });
   driver.onApplied(() => {
     aggregates.applied();
   });
 
-  const commands = new CommandService({ driver, events, registry: domains, now: Date.now });
+  const commands = new CommandService({ driver, events, registry: domains, states, now: Date.now });
   const app = createHttpApp({
     driver,
     events,

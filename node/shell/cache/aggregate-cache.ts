@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { aggregateStream } from '../../core/eventstore/index.ts';
 import type { EventStoreStateMachine } from '../../core/eventstore/index.ts';
-import type { AggregateView, DomainRegistry } from '../domains/index.ts';
+import type { AggregateStates, AggregateView, DomainRegistry } from '../domains/index.ts';
 import type { CacheAside, CachedRead } from './cache-aside.ts';
 import type { Invalidator } from './invalidator.ts';
 import type { RedisCache } from './redis-cache.ts';
@@ -18,11 +18,11 @@ const BULK_CHANGE = 100_000;
  * After apply, every aggregate stream that got events is invalidated at its new version.
  */
 export class AggregateCache {
-  private readonly o: { aside: CacheAside; cache: RedisCache | undefined; invalidator: Invalidator | undefined; registry: DomainRegistry; events: EventStoreStateMachine; log: Logger };
+  private readonly o: { aside: CacheAside; cache: RedisCache | undefined; invalidator: Invalidator | undefined; registry: DomainRegistry; states: AggregateStates; events: EventStoreStateMachine; log: Logger };
   /** The next global position whose event has not been looked at for invalidation. */
   private cursor: number;
 
-  constructor(o: { aside: CacheAside; cache: RedisCache | undefined; invalidator: Invalidator | undefined; registry: DomainRegistry; events: EventStoreStateMachine; log: Logger }) {
+  constructor(o: { aside: CacheAside; cache: RedisCache | undefined; invalidator: Invalidator | undefined; registry: DomainRegistry; states: AggregateStates; events: EventStoreStateMachine; log: Logger }) {
     this.o = o;
     // Events applied before this start need no invalidation: connecting bumps the cache epoch.
     this.cursor = o.events.nextPosition;
@@ -69,13 +69,13 @@ export class AggregateCache {
   }
 
   private cachedRead(type: string, id: string, strong: boolean): CachedRead {
-    const { events, registry, cache } = this.o;
+    const { events, states, cache } = this.o;
     const stream = aggregateStream(type, id);
     return {
       key: cache === undefined ? '' : cache.key('agg', `${type}:${id}`),
       atLeast: strong ? events.reader.streamVersion(stream) : undefined,
       load: () => {
-        const view = registry.load(events, type, id);
+        const view = states.load(type, id);
         return { version: view.version, value: view.version === -1 ? undefined : (view.state) };
       },
     };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { aggregateStream, encodeCommand } from '../../core/eventstore/index.ts';
 import type { AppendCommand, AppendOutcome, DomainModule, EventStoreStateMachine, Json, ProposedEvent, RecordedEvent } from '../../core/eventstore/index.ts';
 import type { Driver } from '../driver.ts';
+import type { AggregateStates } from './aggregate-states.ts';
 import type { DomainRegistry } from './domain-registry.ts';
 import { derivedEventId } from './event-ids.ts';
 
@@ -67,6 +68,8 @@ export interface CommandServiceOptions {
   readonly driver: Driver<AppendOutcome>;
   readonly events: EventStoreStateMachine;
   readonly registry: DomainRegistry;
+  /** Where aggregates are loaded from (folded states kept between commands). */
+  readonly states: AggregateStates;
   readonly now: () => number;
   /** Decide-and-append attempts before giving up on a contended aggregate. */
   readonly maxAttempts?: number;
@@ -140,7 +143,7 @@ export class CommandService {
       if (linearizable) await driver.readBarrier();
       const earlier = this.appliedBefore(stream, key, type, id);
       if (earlier !== undefined) return earlier;
-      const aggregate = registry.load(events, type, id);
+      const aggregate = this.o.states.load(type, id);
       const decision = module.decide({ type: command, data }, aggregate.state);
       if (!decision.ok) {
         if (linearizable) throw new DomainRuleViolationError(decision.code, decision.detail);

@@ -126,9 +126,17 @@ export class DomainRegistry {
   load(events: EventStoreStateMachine, type: string, id: string): AggregateView {
     const module = this.domain(type);
     if (module === undefined) throw new Error(`unknown aggregate type ${type}`);
+    return this.foldOn(events, { type, id, version: -1, state: module.initialState });
+  }
+
+  /** Folds the events of the aggregate's stream after `from.version` into `from.state`. */
+  foldOn(events: EventStoreStateMachine, from: AggregateView): AggregateView {
+    const { type, id } = from;
+    const module = this.domain(type);
+    if (module === undefined) throw new Error(`unknown aggregate type ${type}`);
     const stream = aggregateStream(type, id);
-    let state = module.initialState;
-    let version = -1;
+    let state = from.state;
+    let version = from.version;
     for (;;) {
       const page = events.reader.readStream(stream, version + 1, 1000, 'forward');
       for (const stored of page) {

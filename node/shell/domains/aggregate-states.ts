@@ -1,0 +1,53 @@
+import { aggregateStream } from '../../core/eventstore/index.ts';
+import type { EventStoreStateMachine } from '../../core/eventstore/index.ts';
+import type { AggregateView, DomainRegistry } from './domain-registry.ts';
+
+export interface AggregateStatesOptions {
+  readonly events: EventStoreStateMachine;
+  readonly registry: DomainRegistry;
+  /** Aggregates whose folded state is kept; the least recently loaded go first. */
+  readonly maxAggregates?: number;
+}
+
+/**
+ * Aggregate states folded from their streams on this node, kept in memory so that loading an
+ * aggregate again reads only the events appended since. Without them every command folded its
+ * aggregate's whole stream: a cost that grew with the aggregate's age.
+ *
+ * Folding on from a kept state gives what folding the whole stream gives: events are immutable,
+ * a node's store only grows (apply and restore only move it forward along the committed log), and
+ * evolve is pure (docs/domains.md). Callers get the kept state itself, so decide and evolve must
+ * not modify the state they are given, which the domain contract already forbids.
+ */
+export class AggregateStates {
+  private readonly o: AggregateStatesOptions;
+  private readonly maxAggregates: number;
+  /** By stream, in the order last loaded (a Map iterates in insertion order). */
+  private readonly kept = new Map<string, AggregateView>();
+
+  constructor(o: AggregateStatesOptions) {
+    this.o = o;
+    this.maxAggregates = o.maxAggregates ?? 10_000;
+  }
+
+  /** The aggregate's state as of the events committed on this node (version -1: no events). */
+  load(type: string, id: string): AggregateView {
+    const { events, registry } = this.o;
+    const stream = aggregateStream(type, id);
+    const known = this.kept.get(stream);
+    // Defensive: a stream shorter than the state kept for it would mean the store went back;
+    // never trust the kept state then.
+    const view = known === undefined || events.reader.streamVersion(stream) < known.version ? registry.load(events, type, id) : registry.foldOn(events, known);
+    this.kept.delete(stream);
+    if (view.version >= 0) {
+      this.kept.set(stream, view);
+      if (this.kept.size > this.maxAggregates) this.kept.delete(this.kept.keys().next().value as string);
+    }
+    return view;
+  }
+
+  /** How many aggregates have a kept state. */
+  get size(): number {
+    return this.kept.size;
+  }
+}

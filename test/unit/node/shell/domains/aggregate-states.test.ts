@@ -1,0 +1,98 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { EventStoreStateMachine, MemoryEventStorage, encodeCommand, proposedEvent } from '../../../../../node/core/eventstore/index.ts';
+import type { DomainModule } from '../../../../../node/core/eventstore/index.ts';
+import type { LogIndex } from '../../../../../node/core/raft/index.ts';
+import { account } from '../../../../../node/domains/account.ts';
+import type { AccountState } from '../../../../../node/domains/account.ts';
+import { AggregateStates, DomainRegistry } from '../../../../../node/shell/domains/index.ts';
+
+/** The account domain, counting the events it folds. */
+function countingAccount(): { module: DomainModule<AccountState>; folded: () => number } {
+  let folded = 0;
+  const module: DomainModule<AccountState> = {
+    ...account,
+    evolve(state, event) {
+      folded++;
+      return account.evolve(state, event);
+    },
+  };
+  return { module, folded: () => folded };
+}
+
+function setUp(maxAggregates?: number): { sm: EventStoreStateMachine; registry: DomainRegistry; states: AggregateStates; folded: () => number; append: (id: string, type: string, amount?: number) => void } {
+  const sm = new EventStoreStateMachine(new MemoryEventStorage());
+  const { module, folded } = countingAccount();
+  const registry = new DomainRegistry([module]);
+  const states = new AggregateStates({ events: sm, registry, ...(maxAggregates === undefined ? {} : { maxAggregates }) });
+  const append = (id: string, type: string, amount?: number): void => {
+    const index = (sm.appliedIndex + 1) as LogIndex;
+    const data = type === 'AccountOpened' ? { owner: 'o' } : { amount };
+    const cmd = { type: 'Append' as const, timestamp: 1, appends: [{ stream: `account-${id}`, expectedVersion: 'any' as const, events: [proposedEvent({ id: `e${index}`, type, data })] }] };
+    const outcome = sm.apply(index, `r${index}`, encodeCommand(cmd));
+    if (!outcome.ok) throw new Error(JSON.stringify(outcome));
+  };
+  return { sm, registry, states, folded, append };
+}
+
+describe('AggregateStates', () => {
+  it('folds only the events appended since an aggregate was last loaded', () => {
+    const { states, folded, append } = setUp();
+    append('a', 'AccountOpened');
+    for (let i = 0; i < 5; i++) append('a', 'MoneyDeposited', 10);
+    expect(states.load('account', 'a')).toEqual({ type: 'account', id: 'a', version: 5, state: { open: true, owner: 'o', balance: 50 } });
+    expect(folded()).toBe(6);
+    append('a', 'MoneyWithdrawn', 20);
+    append('a', 'MoneyDeposited', 1);
+    expect(states.load('account', 'a')).toMatchObject({ version: 7, state: { balance: 31 } });
+    expect(folded()).toBe(8);
+    // Nothing new: nothing folded.
+    expect(states.load('account', 'a').version).toBe(7);
+    expect(folded()).toBe(8);
+    // An aggregate without events is not kept.
+    expect(states.load('account', 'none')).toEqual({ type: 'account', id: 'none', version: -1, state: account.initialState });
+    expect(states.size).toBe(1);
+  });
+
+  it('gives what a fold of the whole stream gives, for any interleaving of appends and loads', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('x', 'y', 'z'), fc.constantFrom('deposit', 'withdraw', 'load')), { maxLength: 60 }), fc.integer({ min: 1, max: 3 }), (steps, keep) => {
+        const { sm, registry, states, append } = setUp(keep);
+        for (const id of ['x', 'y', 'z']) append(id, 'AccountOpened');
+        for (const [id, step] of steps) {
+          if (step === 'deposit') append(id, 'MoneyDeposited', 7);
+          else if (step === 'withdraw') append(id, 'MoneyWithdrawn', 3);
+          else expect(states.load('account', id)).toEqual(registry.load(sm, 'account', id));
+        }
+        for (const id of ['x', 'y', 'z']) expect(states.load('account', id)).toEqual(registry.load(sm, 'account', id));
+        expect(states.size).toBeLessThanOrEqual(keep);
+      }),
+    );
+  });
+
+  it('keeps the most recently loaded aggregates up to its bound', () => {
+    const { states, folded, append } = setUp(2);
+    for (const id of ['a', 'b', 'c']) append(id, 'AccountOpened');
+    states.load('account', 'a');
+    states.load('account', 'b');
+    states.load('account', 'a'); // a is now the most recent
+    states.load('account', 'c'); // evicts b
+    expect(states.size).toBe(2);
+    const before = folded();
+    states.load('account', 'a');
+    expect(folded()).toBe(before);
+    states.load('account', 'b');
+    expect(folded()).toBe(before + 1);
+  });
+
+  it('does not fold on from a state newer than the store (a store that went back)', () => {
+    const { sm, states, append } = setUp();
+    append('a', 'AccountOpened');
+    const older = sm.snapshotBytes();
+    const olderIndex = sm.appliedIndex;
+    append('a', 'MoneyDeposited', 5);
+    expect(states.load('account', 'a')).toMatchObject({ version: 1, state: { balance: 5 } });
+    sm.restore(olderIndex, older);
+    expect(states.load('account', 'a')).toMatchObject({ version: 0, state: { balance: 0 } });
+  });
+});
