@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { EventStoreStateMachine, MemoryEventStorage, encodeCommand, proposedEvent } from '../../../../../node/core/eventstore/index.ts';
-import type { DomainModule } from '../../../../../node/core/eventstore/index.ts';
+import type { DomainModule, Json } from '../../../../../node/core/eventstore/index.ts';
 import type { LogIndex } from '../../../../../node/core/raft/index.ts';
 import { account } from '../../../../../node/domains/account.ts';
 import type { AccountState } from '../../../../../node/domains/account.ts';
@@ -27,7 +27,7 @@ function setUp(maxAggregates?: number): { sm: EventStoreStateMachine; registry: 
   const states = new AggregateStates({ events: sm, registry, ...(maxAggregates === undefined ? {} : { maxAggregates }) });
   const append = (id: string, type: string, amount?: number): void => {
     const index = (sm.appliedIndex + 1) as LogIndex;
-    const data = type === 'AccountOpened' ? { owner: 'o' } : { amount };
+    const data: Json = type === 'AccountOpened' ? { owner: 'o' } : { amount: amount ?? 0 };
     const cmd = { type: 'Append' as const, timestamp: 1, appends: [{ stream: `account-${id}`, expectedVersion: 'any' as const, events: [proposedEvent({ id: `e${index}`, type, data })] }] };
     const outcome = sm.apply(index, `r${index}`, encodeCommand(cmd));
     if (!outcome.ok) throw new Error(JSON.stringify(outcome));
