@@ -36,6 +36,8 @@ export interface NodeConfig {
   readonly maxEventBytes: number;
   /** Most events accepted in one append request. */
   readonly maxAppendEvents: number;
+  /** Aggregates whose folded state is kept in memory between commands and reads. */
+  readonly keptAggregates: number;
   /** When set, admin endpoints require `Authorization: Bearer <token>`. */
   readonly adminToken: string | undefined;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -71,6 +73,7 @@ export const settings = {
   domainsDir: { env: 'EVENTRAFT_DOMAINS_DIR', help: 'directory of extra domain modules (.ts/.js files default-exporting a DomainModule)' },
   maxEventBytes: { env: 'EVENTRAFT_MAX_EVENT_BYTES', default: 262_144, help: 'largest event (data + metadata as JSON)' },
   maxAppendEvents: { env: 'EVENTRAFT_MAX_APPEND_EVENTS', default: 1_000, help: 'most events in one append request' },
+  keptAggregates: { env: 'EVENTRAFT_KEPT_AGGREGATES', default: 10_000, help: 'aggregates whose folded state is kept in memory (a command folds on from it through new events only)' },
   adminToken: { env: 'EVENTRAFT_ADMIN_TOKEN', help: 'bearer token for admin endpoints (or EVENTRAFT_ADMIN_TOKEN_FILE)' },
   logLevel: { env: 'EVENTRAFT_LOG_LEVEL', default: 'info', help: 'fatal|error|warn|info|debug|trace' },
   redisUrl: { env: 'EVENTRAFT_REDIS_URL', help: 'Redis cache: redis://host:port or rediss://host:port (TLS); unset: no cache' },
@@ -111,6 +114,7 @@ const schema = {
     domainsDir: { type: 'string', minLength: 1 },
     maxEventBytes: { type: 'integer', minimum: 64, maximum: 4 * 1024 * 1024 },
     maxAppendEvents: { type: 'integer', minimum: 1, maximum: 10_000 },
+    keptAggregates: { type: 'integer', minimum: 0, maximum: 10_000_000 },
     adminToken: { type: 'string', minLength: 8 },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] },
     redisUrl: { type: 'string', pattern: '^rediss?://[^\\s]+$' },
@@ -259,6 +263,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     domainsDir: v.domainsDir as string | undefined,
     maxEventBytes: get('maxEventBytes') as number,
     maxAppendEvents: get('maxAppendEvents') as number,
+    keptAggregates: get('keptAggregates') as number,
     adminToken,
     logLevel: get('logLevel') as NodeConfig['logLevel'],
     redis:

@@ -170,7 +170,7 @@ async function startNode(config: NodeConfig): Promise<void> {
   if (cache === undefined) log.info('no Redis configured (EVENTRAFT_REDIS_URL): aggregate and projection reads go to the store every time');
   const invalidator = cache === undefined ? undefined : new Invalidator({ cache, metrics: cacheMetrics, log });
   const aside = new CacheAside({ cache, metrics: cacheMetrics, log });
-  const states = new AggregateStates({ events, registry: domains });
+  const states = new AggregateStates({ events, registry: domains, maxAggregates: config.keptAggregates });
   const aggregates = new AggregateCache({ aside, cache, invalidator, registry: domains, states, events, log });
   const projectionRows = new ProjectionCache({ aside, cache, invalidator, projections });
   driver.onApplied(() => {

@@ -23,6 +23,7 @@ describe('node config', () => {
       'eventraft-1': '127.0.0.1:7002',
       'eventraft-2': '127.0.0.1:7003',
     });
+    expect(r.config.keptAggregates).toBe(10_000);
     expect(Object.isFrozen(r.config)).toBe(true);
   });
 
@@ -32,6 +33,7 @@ describe('node config', () => {
       EVENTRAFT_TICK_MS: 'soon',
       EVENTRAFT_PEER_LISTEN: 'nowhere',
       EVENTRAFT_LOG_LEVEL: 'loud',
+      EVENTRAFT_KEPT_AGGREGATES: '-1',
     });
     expect(r.ok).toBe(false);
     if (r.ok) return;
@@ -39,7 +41,8 @@ describe('node config', () => {
     expect(r.problems.some((p) => p.startsWith('tickMs (EVENTRAFT_TICK_MS)'))).toBe(true);
     expect(r.problems.some((p) => p.startsWith('peerListen (EVENTRAFT_PEER_LISTEN)'))).toBe(true);
     expect(r.problems.some((p) => p.startsWith('logLevel (EVENTRAFT_LOG_LEVEL)'))).toBe(true);
-    expect(r.problems.length).toBeGreaterThanOrEqual(4);
+    expect(r.problems.some((p) => p.startsWith('keptAggregates (EVENTRAFT_KEPT_AGGREGATES)'))).toBe(true);
+    expect(r.problems.length).toBeGreaterThanOrEqual(5);
   });
 
   it('checks relationships: heartbeat < election, members include this node, odd member count, join excludes members', () => {
