@@ -85,6 +85,15 @@ describe('AggregateStates', () => {
     expect(folded()).toBe(before + 1);
   });
 
+  it('keeps nothing with a bound of 0, and still loads correctly', () => {
+    const { states, append } = setUp(0);
+    append('a', 'AccountOpened');
+    append('a', 'MoneyDeposited', 3);
+    expect(states.load('account', 'a')).toMatchObject({ version: 1, state: { balance: 3 } });
+    expect(states.load('account', 'a')).toMatchObject({ version: 1, state: { balance: 3 } });
+    expect(states.size).toBe(0);
+  });
+
   it('does not fold on from a state newer than the store (a store that went back)', () => {
     const { sm, states, append } = setUp();
     append('a', 'AccountOpened');
