@@ -273,10 +273,13 @@ describe('a 3-node cluster of real processes', () => {
       const got = await read(c.url(victim), 's149', 'eventual');
       return got.body.value === 'v149' ? true : undefined;
     });
-    expect(c.logs.get(victim)?.some((l) => l.includes('installed snapshot from leader'))).toBe(true);
+    // A node's log lines travel through its stdout pipe, which the test reads on its own
+    // schedule: a line may arrive after an HTTP answer sent later. Wait for each.
+    const logged = (id: string, text: string): Promise<true> => until(`${id} to log "${text}"`, () => (c.logs.get(id)?.some((l) => l.includes(text)) === true ? true : undefined), 5_000);
+    await logged(victim, 'installed snapshot from leader');
     // The leader's own snapshots hold no copy of the state (it is in lmdb): it serialized it to send.
-    expect(c.logs.get(leader)?.some((l) => l.includes('log compacted behind the synced state'))).toBe(true);
-    expect(c.logs.get(leader)?.some((l) => l.includes('sending state snapshot'))).toBe(true);
+    await logged(leader, 'log compacted behind the synced state');
+    await logged(leader, 'sending state snapshot');
     // Restored from the snapshot plus the log after it: byte-identical events, the same hash.
     interface StoreView { store: { appliedIndex: number; events: number; hash: string } }
     const stores = await until('every node to reach the same applied index', async () => {
