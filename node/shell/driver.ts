@@ -545,7 +545,8 @@ export class Driver<R> {
     if (this.log.isLevelEnabled('debug')) {
       const done = performance.now();
       this.log.debug(
-        { entries: rd.entries.length, committed: rd.committed.length, messages: rd.messages.length, persistMs: +(persisted - started).toFixed(2), applyMs: +(done - persisted).toFixed(2) },
+        // startedMs (since the process started, sub-millisecond) lines Readies up in a timeline.
+        { startedMs: +started.toFixed(2), entries: rd.entries.length, committed: rd.committed.length, messages: rd.messages.length, persistMs: +(persisted - started).toFixed(2), applyMs: +(done - persisted).toFixed(2) },
         'ready handled',
       );
     }
