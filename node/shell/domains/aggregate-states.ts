@@ -35,9 +35,10 @@ export class AggregateStates {
     const { events, registry } = this.o;
     const stream = aggregateStream(type, id);
     const known = this.kept.get(stream);
-    // Defensive: a stream shorter than the state kept for it would mean the store went back;
+    const head = events.reader.streamVersion(stream);
+    // A stream shorter than the state kept for it would mean the store went back (defensive):
     // never trust the kept state then.
-    const view = known === undefined || events.reader.streamVersion(stream) < known.version ? registry.load(events, type, id) : registry.foldOn(events, known);
+    const view = known === undefined || head < known.version ? registry.load(events, type, id) : registry.foldOn(events, known, head);
     this.kept.delete(stream);
     if (view.version >= 0) {
       this.kept.set(stream, view);

@@ -129,22 +129,26 @@ export class DomainRegistry {
     return this.foldOn(events, { type, id, version: -1, state: module.initialState });
   }
 
-  /** Folds the events of the aggregate's stream after `from.version` into `from.state`. */
-  foldOn(events: EventStoreStateMachine, from: AggregateView): AggregateView {
+  /**
+   * Folds the events of the aggregate's stream after `from.version` into `from.state`. `head`,
+   * the stream's version when the caller knows it, sizes the reads to the events that are new.
+   */
+  foldOn(events: EventStoreStateMachine, from: AggregateView, head = Number.MAX_SAFE_INTEGER): AggregateView {
     const { type, id } = from;
     const module = this.domain(type);
     if (module === undefined) throw new Error(`unknown aggregate type ${type}`);
     const stream = aggregateStream(type, id);
     let state = from.state;
     let version = from.version;
-    for (;;) {
-      const page = events.reader.readStream(stream, version + 1, 1000, 'forward');
+    while (version < head) {
+      const wanted = Math.min(1000, head - version);
+      const page = events.reader.readStream(stream, version + 1, wanted, 'forward');
       for (const stored of page) {
         const { event } = this.view(stored);
         state = module.evolve(state, { type: event.type, data: event.data, version: event.version });
         version = event.version;
       }
-      if (page.length < 1000) break;
+      if (page.length < wanted) break;
     }
     return { type, id, version, state };
   }

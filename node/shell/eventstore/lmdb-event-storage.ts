@@ -1,5 +1,5 @@
 import { TransactionFlags, open } from 'lmdb';
-import type { Database, RootDatabase } from 'lmdb';
+import type { Database, Key, RootDatabase } from 'lmdb';
 import { emptyMeta } from '../../core/eventstore/index.ts';
 import type { Direction, EventStorage, RecordedEvent, StorageView, StoreMeta, StoredEvent } from '../../core/eventstore/index.ts';
 import type { LogIndex } from '../../core/raft/index.ts';
@@ -169,13 +169,8 @@ export class LmdbEventStorage implements EventStorage {
       .then(async () => {
         if (this.flushFailure !== undefined) return;
         await this.root.batch(() => {
-          for (const { event, json } of batch.events) {
-            void this.events.put(event.position, json);
-            void this.streams.put([event.stream, event.version], event.position);
-            void this.heads.put(event.stream, event.version);
-            void this.ids.put(event.id, event.position);
-          }
-          void this.metaDb.put('meta', meta);
+          this.putEvents(batch.events, putBatched);
+          putBatched(this.metaDb, 'meta', meta);
         });
         // Committed, and visible to reads: lmdb renews its read transaction first.
         this.committing.splice(this.committing.indexOf(batch), 1);
@@ -237,8 +232,8 @@ export class LmdbEventStorage implements EventStorage {
     // One transaction: a crash leaves the old state or the new one, never a mix.
     this.transact(() => {
       for (const db of [this.events, this.streams, this.heads, this.ids, this.metaDb]) db.clearSync();
-      this.putEvents(events);
-      this.metaDb.putSync('meta', meta);
+      this.putEvents(events, putNow);
+      putNow(this.metaDb, 'meta', meta);
     });
     this.current = meta;
   }
@@ -286,12 +281,13 @@ export class LmdbEventStorage implements EventStorage {
     return out;
   }
 
-  private putEvents(events: readonly StoredEvent[]): void {
+  /** The one place that knows which entries an event takes in the five databases. */
+  private putEvents(events: readonly StoredEvent[], put: Put): void {
     for (const { event, json } of events) {
-      this.events.putSync(event.position, json);
-      this.streams.putSync([event.stream, event.version], event.position);
-      this.heads.putSync(event.stream, event.version);
-      this.ids.putSync(event.id, event.position);
+      put(this.events, event.position, json);
+      put(this.streams, [event.stream, event.version], event.position);
+      put(this.heads, event.stream, event.version);
+      put(this.ids, event.id, event.position);
     }
   }
 
@@ -311,6 +307,15 @@ export interface LmdbEventStorageOptions {
   /** Pending events that trigger a commit at once. */
   readonly maxPendingEvents: number;
 }
+
+/** How putEvents writes: inside a transactionSync, or queued into a batch() on lmdb's thread. */
+type Put = <V, K extends Key>(db: Database<V, K>, key: K, value: V) => void;
+const putNow: Put = (db, key, value) => {
+  db.putSync(key, value);
+};
+const putBatched: Put = (db, key, value) => {
+  void db.put(key, value);
+};
 
 /** Stream reads of up to this many events use point lookups instead of a cursor. */
 const POINT_READ_LIMIT = 16;
