@@ -65,7 +65,8 @@ interface PendingCommand {
 }
 
 export interface CommandServiceOptions {
-  readonly driver: Driver<AppendOutcome>;
+  /** Where appends are proposed and reads made linearizable (the node's Raft driver). */
+  readonly driver: Pick<Driver<AppendOutcome>, 'propose' | 'readBarrier'>;
   readonly events: EventStoreStateMachine;
   readonly registry: DomainRegistry;
   /** Where aggregates are loaded from (folded states kept between commands). */
