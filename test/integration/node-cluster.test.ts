@@ -203,13 +203,54 @@ describe('a 3-node cluster of real processes', () => {
     expect(after.term).toBe(before.term);
     expect(after.members).toEqual(before.members);
     expect((await read(c.url('node-2'), 'stable')).body).toEqual({ value: 'yes', position: 0, count: 1 });
-    // A version conflict is decided at apply time, so it takes a log entry, but stores nothing.
+    // An expectation the stream may still reach is decided at apply time: a log entry, nothing stored.
     const conflict = await getJson<{ code: string; actual: number }>(`${c.url('node-1')}${stable}`, { method: 'POST', headers: json, body: '{"expectedVersion":7,"events":[{"type":"T","data":{}}]}' });
     expect([conflict.status, conflict.body.code, conflict.body.actual]).toEqual([409, 'WrongExpectedVersion', 0]);
     expect((await read(c.url('node-2'), 'stable')).body).toEqual({ value: 'yes', position: 0, count: 1 });
     expect((await getJson<{ headPosition: number }>(`${c.url('node-1')}/v1/events`)).body.headPosition).toBe(0);
     const metrics = await (await fetch(`${c.url('node-0')}/metrics`)).text();
     expect(metrics).toMatch(/eventraft_transport_frames_rejected_total\{reason="[a-z_]+"\} [1-9]/);
+    passed();
+  }, 60_000);
+
+  it('answers an append whose expectation its stream has passed without a log entry, with the latest version', async () => {
+    const c = await newCluster(91);
+    const leader = await waitForLeader(c);
+    const follower = c.specs.map((s) => s.id).find((id) => id !== leader) as string;
+    const json = { 'content-type': 'application/json' };
+    const append = (via: string, expectedVersion: number | string, key?: string) =>
+      getJson<{ code?: string; actual?: number; firstVersion?: number; duplicate?: boolean }>(`${c.url(via)}/v1/streams/hot/events`, {
+        method: 'POST',
+        headers: key === undefined ? json : { ...json, 'idempotency-key': key },
+        body: JSON.stringify({ expectedVersion, events: [{ type: 'T', data: { n: 1 } }] }),
+      });
+    const commitIndex = async (): Promise<number> => (await getJson<ClusterView>(`${c.url(leader)}/v1/cluster`)).body.commitIndex;
+    for (let v = 0; v < 4; v++) expect((await append(leader, v === 0 ? 'no_stream' : v - 1)).status).toBe(201);
+
+    // Certain conflicts, through the leader and a follower: answered, and no entry logged.
+    const before = await commitIndex();
+    for (const [via, expected] of [[leader, 1], [follower, 'no_stream'], [follower, 0]] as const) {
+      const res = await append(via, expected);
+      expect([res.status, res.body.code, res.body.actual]).toEqual([409, 'WrongExpectedVersion', 3]);
+    }
+    expect(await commitIndex()).toBe(before);
+
+    // The follower answers with the version of the write acknowledged just before, even when it
+    // has not applied that write yet when the conflicting append arrives.
+    for (let v = 4; v < 24; v++) {
+      expect((await append(leader, v - 1)).status).toBe(201);
+      const res = await append(follower, v - 2);
+      expect([res.status, res.body.actual]).toEqual([409, v]);
+    }
+
+    // A retried append (its event ids stored) is answered with its original result, not as a
+    // conflict, although the stream has moved past its expectation since.
+    const first = await append(leader, 23, 'retried');
+    expect([first.status, first.body.firstVersion]).toEqual([201, 24]);
+    expect((await append(leader, 24)).status).toBe(201);
+    const retry = await append(follower, 23, 'retried');
+    expect([retry.status, retry.body.firstVersion, retry.body.duplicate]).toEqual([201, 24, true]);
+    expect((await readStream(c.url(follower), 'hot', 'strong')).body.events.map((e) => e.version)).toEqual(Array.from({ length: 26 }, (_, i) => i));
     passed();
   }, 60_000);
 

@@ -7,8 +7,9 @@ import type { AppendCommand } from '../../node/core/eventstore/index.ts';
 import { Raft } from '../../node/core/raft/raft.ts';
 import { RaftLog } from '../../node/core/raft/raft-log.ts';
 import type { LogIndex } from '../../node/core/raft/types.ts';
+import { Simulation } from './simulation.ts';
 
-export type Mutant = 'CommitOldTermByCounting' | 'VoteWithoutLogCheck' | 'ReadWithoutQuorumCheck' | 'AppendIgnoresExpectedVersion';
+export type Mutant = 'CommitOldTermByCounting' | 'VoteWithoutLogCheck' | 'ReadWithoutQuorumCheck' | 'AppendIgnoresExpectedVersion' | 'EarlyConflictWithoutReadIndex';
 
 type Proto = Record<string, unknown>;
 
@@ -31,6 +32,12 @@ export function applyMutant(mutant: Mutant): () => void {
         return original.call(this, b, { ...cmd, appends: cmd.appends.map((a) => ({ ...a, expectedVersion: 'any' as const })) });
       });
     }
+    case 'EarlyConflictWithoutReadIndex':
+      // Breaks the append route's early answer: a certain conflict answered from this node's state
+      // at once, whose `actual` a lagging replica reports stale.
+      return patch(Simulation.prototype, 'awaitReadIndex', function (this: unknown, node: unknown, requestId: string): void {
+        (this as { answerPrecheck(n: unknown, id: string): void }).answerPrecheck(node, requestId);
+      });
     case 'CommitOldTermByCounting':
       // Breaks §5.4.2: commit any replicated index, whatever its term (the Figure 8 hazard).
       return patch(RaftLog.prototype, 'maybeCommit', function (this: RaftLog, index: LogIndex): boolean {

@@ -81,6 +81,11 @@ export interface SimulationOptions {
    * the same store hash, and that each stream's history of appends and reads is linearizable.
    */
   readonly eventStore?: boolean;
+  /**
+   * Event-store mode: the share of appends sent through the HTTP route's early answer to certain
+   * conflicts (default 0.5). Regression seeds recorded before that route existed replay with 0.
+   */
+  readonly earlyConflictShare?: number;
 }
 
 /** Streams the event-store clients write to: few, so that expectations collide. */
@@ -166,6 +171,8 @@ export interface SimulationStats {
   commitIndex: number;
   /** Event-store mode: operations checked for linearizability. */
   streamOperations: number;
+  /** Event-store mode: appends answered as certain conflicts without a log entry. */
+  earlyConflicts: number;
 }
 
 export class Simulation {
@@ -179,6 +186,11 @@ export class Simulation {
    * its proposer crashed, but its effect is known. Appends no node ever applied are left out.
    */
   private readonly appliedUnanswered = new Map<string, AppendOutcome>();
+  /**
+   * Appends held for a ReadIndex round because the node's state showed a certain conflict (the
+   * HTTP route's early answer): request id -> the append.
+   */
+  private readonly pendingPrechecks = new Map<string, { stream: string; index: number; call: number; input: StreamInput; command: AppendCommand; bytes: Uint8Array }>();
   /** Strong reads in flight: request id -> the stream and when it was asked. */
   private readonly pendingReads = new Map<string, { stream: string; call: number }>();
   /** index -> event store hash after applying it, to compare replicas. */
@@ -201,6 +213,7 @@ export class Simulation {
     messagesDropped: 0,
     commitIndex: 0,
     streamOperations: 0,
+    earlyConflicts: 0,
   };
   private readonly opts: Required<Omit<SimulationOptions, 'faults' | 'raft'>> & { faults: FaultProfile; raft: Partial<RaftOptions> };
   private readonly queue = new EventQueue<SimEvent>();
@@ -219,6 +232,7 @@ export class Simulation {
   private readonly faultRng: SeededRandom;
   private readonly clientRng: SeededRandom;
   private readonly nodeRng: SeededRandom;
+  private readonly routeRng: SeededRandom;
 
   // ---- global history the invariants are checked against
   /** term -> the one leader elected in it (Election Safety, §5.2). */
@@ -244,6 +258,7 @@ export class Simulation {
       livenessTicks: options.livenessTicks ?? 400,
       traceLength: options.traceLength ?? 40,
       eventStore: options.eventStore ?? false,
+      earlyConflictShare: options.earlyConflictShare ?? 0.5,
       faults: { ...defaultFaults, ...options.faults },
       raft: options.raft ?? {},
     };
@@ -252,6 +267,7 @@ export class Simulation {
     this.faultRng = root.fork();
     this.clientRng = root.fork();
     this.nodeRng = root.fork();
+    this.routeRng = root.fork();
     const voters: NodeId[] = [];
     for (let i = 1; i <= options.nodes; i++) voters.push(`n${i}` as NodeId);
     this.nextNodeNumber = options.nodes + 1;
@@ -908,13 +924,45 @@ export class Simulation {
       appends: [{ stream, expectedVersion: expected, events: Array.from({ length: count }, (_, i) => ({ id: `ev${n}.${i}`, type: 'Happened', data: { n }, metadata: null, schemaVersion: 1 })) }],
     };
     const bytes = encodeCommand(command);
-    const result = node.raw.propose(bytes);
-    if (result.ok) {
-      const data = dec.decode(bytes);
-      node.writes.set(data, this.now);
-      this.pendingAppends.set(data, { stream, index: n, call: this.now, input: { kind: 'append', expected, count } });
+    const input: StreamInput = { kind: 'append', expected, count };
+    // The HTTP route (event-routes.ts) answers an append that this node's state shows certain to
+    // conflict without a log entry, after a ReadIndex round.
+    if (this.routeRng.float() < this.opts.earlyConflictShare && node.events?.certainConflict(command) !== undefined) {
+      const requestId = `c${n}`;
+      this.pendingPrechecks.set(requestId, { stream, index: n, call: this.now, input, command, bytes });
+      this.awaitReadIndex(node, requestId);
+    } else {
+      this.proposeAppend(node, { stream, index: n, call: this.now, input }, bytes);
     }
     this.pump(node);
+  }
+
+  private proposeAppend(node: SimNode, op: { stream: string; index: number; call: number; input: StreamInput }, bytes: Uint8Array): void {
+    if (node.raw?.propose(bytes).ok !== true) return;
+    const data = dec.decode(bytes);
+    node.writes.set(data, this.now);
+    this.pendingAppends.set(data, op);
+  }
+
+  /** Starts the ReadIndex round an early answer waits for; without one (no leader) it is dropped. */
+  private awaitReadIndex(node: SimNode, requestId: string): void {
+    if (node.raw?.readIndex(requestId).ok === true) node.reads.set(requestId, this.ackedWriteIndex);
+    else this.pendingPrechecks.delete(requestId);
+  }
+
+  /** The ReadIndex round of an early answer is served: answer the conflict, or log the append after all. */
+  private answerPrecheck(node: SimNode, requestId: string): void {
+    const op = this.pendingPrechecks.get(requestId);
+    if (op === undefined || node.events === undefined) return;
+    this.pendingPrechecks.delete(requestId);
+    const conflict = node.events.certainConflict(op.command);
+    if (conflict === undefined) {
+      this.proposeAppend(node, op, op.bytes);
+      return;
+    }
+    this.stats.earlyConflicts++;
+    this.lastSeenVersion.set(op.stream, conflict.actual);
+    this.record(op.stream, { call: op.call, ret: this.now, input: op.input, output: { kind: 'conflict', actual: conflict.actual } });
   }
 
   private answerAppend(data: string, outcome: AppendOutcome): void {
@@ -928,6 +976,10 @@ export class Simulation {
   }
 
   private answerRead(node: SimNode, requestId: string): void {
+    if (this.pendingPrechecks.has(requestId)) {
+      this.answerPrecheck(node, requestId);
+      return;
+    }
     const read = this.pendingReads.get(requestId);
     if (read === undefined || node.events === undefined) return;
     this.pendingReads.delete(requestId);

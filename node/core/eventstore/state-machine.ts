@@ -66,6 +66,30 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
     return this.storage;
   }
 
+  /**
+   * The version conflict `cmd` is certain to meet whenever it is applied, judged on the committed
+   * state; undefined when its outcome is still open. Exactly what apply() would answer now, and
+   * certain because a stream's version only grows: once a stream is past an expected number (or
+   * exists where `no_stream` was expected) it stays so. An append with any id already stored may
+   * be a retry, whose answer is the original result: never a certain conflict. Nor is one whose
+   * first unmet expectation may still come true (`exists`, or a number the stream has not reached).
+   *
+   * A copy of `cmd` in flight (a client's retry) therefore meets the same conflict when applied:
+   * answering it early can never contradict what the log does with the copy.
+   */
+  certainConflict(cmd: AppendCommand): Extract<AppendOutcome, { error: 'WrongExpectedVersion' }> | undefined {
+    const s = this.storage;
+    for (const a of cmd.appends) {
+      const actual = s.streamVersion(a.stream);
+      if (satisfies(a.expectedVersion, actual)) continue;
+      const passed = a.expectedVersion === 'no_stream' || (typeof a.expectedVersion === 'number' && actual > a.expectedVersion);
+      // The ids last: the common append meets its expectations and costs one lookup per stream.
+      if (!passed || cmd.appends.some((b) => b.events.some((e) => s.positionOf(e.id) !== undefined))) return undefined;
+      return { ok: false, error: 'WrongExpectedVersion', stream: a.stream, expected: a.expectedVersion, actual };
+    }
+    return undefined;
+  }
+
   beginBatch(): void {
     if (this.batch !== undefined) throw new Error('beginBatch: a batch is already open');
     this.batch = { events: [], versions: new Map(), ids: new Map(), meta: this.storage.meta };

@@ -133,22 +133,33 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
       timestamp: deps.now(),
       appends: appends.map((a): StreamAppend => ({ stream: a.stream, expectedVersion: a.expectedVersion ?? 'any', events: a.events.map((e, i) => toProposed(e, key, a.stream, i)) })),
     };
+    const early = await certainConflict(command);
+    if (early !== undefined) throw wrongExpectedVersion(early);
     const outcome = await driver.propose(encodeCommand(command), key);
     if (outcome.ok) return outcome;
     switch (outcome.error) {
       case 'WrongExpectedVersion':
-        throw new HttpProblem({
-          status: 409,
-          code: 'WrongExpectedVersion',
-          title: 'Wrong expected version',
-          detail: `stream ${outcome.stream} is at version ${outcome.actual}, the append expected ${String(outcome.expected)}`,
-          extra: { stream: outcome.stream, expected: outcome.expected, actual: outcome.actual },
-        });
+        throw wrongExpectedVersion(outcome);
       case 'EventIdConflict':
         throw new HttpProblem({ status: 409, code: 'EventIdConflict', title: 'Event ids already used', detail: outcome.detail });
       default:
         throw new HttpProblem({ status: 400, code: 'InvalidCommand', title: 'Invalid append', detail: outcome.detail });
     }
+  }
+
+  /**
+   * An append whose expectation its stream has already passed cannot succeed (versions only
+   * grow): it is answered without spending a log entry, an fsync on a majority and a round trip
+   * on it. This node's state is behind the leader's at most, so a conflict seen here is certain;
+   * a ReadIndex round then brings this node up to the commit index at the request's arrival, and
+   * the conflict is judged again there, so that its `actual` is what a linearizable read would
+   * see. A retried append (an event id already stored) never takes this way. See
+   * docs/event-storage.md, "Early conflict answers".
+   */
+  async function certainConflict(command: AppendCommand): Promise<WrongExpectedVersion | undefined> {
+    if (events.certainConflict(command) === undefined) return undefined;
+    await driver.readBarrier();
+    return events.certainConflict(command);
   }
 
   function toProposed(e: EventInput, key: string | undefined, stream: string, i: number): ProposedEvent {
@@ -167,6 +178,18 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
     }
     return proposed;
   }
+}
+
+type WrongExpectedVersion = Extract<AppendOutcome, { error: 'WrongExpectedVersion' }>;
+
+function wrongExpectedVersion(outcome: WrongExpectedVersion): HttpProblem {
+  return new HttpProblem({
+    status: 409,
+    code: 'WrongExpectedVersion',
+    title: 'Wrong expected version',
+    detail: `stream ${outcome.stream} is at version ${outcome.actual}, the append expected ${String(outcome.expected)}`,
+    extra: { stream: outcome.stream, expected: outcome.expected, actual: outcome.actual },
+  });
 }
 
 /** Writes events as stored, without re-encoding them. */

@@ -181,6 +181,65 @@ export function describeEventStoreStateMachine(name: string, factory: StorageFac
       });
     });
 
+    describe('certain conflicts, judged before an append is logged', () => {
+      it('are the conflicts an expectation the stream has passed meets, as apply answers them', () => {
+        const h = new Harness(factory.make());
+        h.run(cmd(to('a', 'any', 'a0', 'a1', 'a2')));
+        const passed = cmd(to('a', 1, 'x'));
+        const conflict = { ok: false, error: 'WrongExpectedVersion', stream: 'a', expected: 1, actual: 2 };
+        expect(h.sm.certainConflict(passed)).toEqual(conflict);
+        expect(h.sm.certainConflict(cmd(to('a', 'no_stream', 'x')))).toEqual({ ...conflict, expected: 'no_stream' });
+        // In a multi-stream append, the first unmet expectation decides, as in apply.
+        expect(h.sm.certainConflict(cmd(to('b', 'no_stream', 'y'), to('a', 0, 'x')))).toEqual({ ...conflict, expected: 0 });
+        expect(h.run(passed)).toEqual(conflict);
+      });
+
+      it('are not claimed where the outcome is still open, or the append may be a retry', () => {
+        const h = new Harness(factory.make());
+        h.run(cmd(to('a', 'any', 'a0', 'a1')));
+        // Met expectations, or ones that may still come true.
+        for (const expected of ['any', 'exists', 1, 2, 7] as const) expect(h.sm.certainConflict(cmd(to('a', expected, 'x')))).toBeUndefined();
+        expect(h.sm.certainConflict(cmd(to('new', 'exists', 'x')))).toBeUndefined();
+        expect(h.sm.certainConflict(cmd(to('new', 0, 'x')))).toBeUndefined();
+        // The first unmet expectation may come true: no claim, even though a later one is passed.
+        expect(h.sm.certainConflict(cmd(to('b', 'exists', 'y'), to('a', 0, 'x')))).toBeUndefined();
+        // A stored id: a retry of the append that stored it (or an id conflict), not a conflict.
+        expect(h.sm.certainConflict(cmd(to('a', 0, 'a1')))).toBeUndefined();
+        expect(h.sm.certainConflict(cmd(to('a', 0, 'x', 'a0')))).toBeUndefined();
+      });
+
+      it('are met by the append whenever it is applied, and apply answers the claim at once (property)', () => {
+        let claims = 0;
+        // The probe's ids are its own, as a client's are (with the small id pool of the other
+        // steps, most probes would otherwise reuse a stored id and be no claim), and its first
+        // expectation is a low one, which the stream has often passed.
+        const fresh = fc
+          .tuple(arbitraryStep(), fc.constantFrom<ExpectedVersion>('no_stream', 0, 1))
+          .map(([st, low]) => cmd(...st.command.appends.map((a, i) => ({ ...a, expectedVersion: i === 0 ? low : a.expectedVersion, events: a.events.map((e) => ({ ...e, id: `probe-${e.id}` })) }))));
+        fc.assert(
+          fc.property(fc.array(arbitraryStep(), { maxLength: 25 }), fresh, fc.array(fc.option(arbitraryStep(), { nil: undefined, freq: 5 }), { maxLength: 10 }), (before, probe, after) => {
+            const h = new Harness(factory.make());
+            for (const step of before) h.run(step.command);
+            const claim = h.sm.certainConflict(probe);
+            if (claim === undefined) return;
+            claims++;
+            const now = new Harness(factory.make());
+            for (const step of before) now.run(step.command);
+            expect(now.run(probe)).toEqual(claim);
+            // Later appends by others and copies of the probe (a client's retries), then the
+            // probe: it still fails.
+            for (const step of after) {
+              if (step === undefined) expect(h.run(probe).ok).toBe(false);
+              else h.run(step.command);
+            }
+            expect(h.run(probe).ok).toBe(false);
+          }),
+          { numRuns: 300 },
+        );
+        expect(claims).toBeGreaterThan(40);
+      });
+    });
+
     describe('against a reference model (property)', () => {
       it('gives the same outcome for every command and stores the same events', () => {
         fc.assert(
