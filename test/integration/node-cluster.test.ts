@@ -233,7 +233,15 @@ describe('a 3-node cluster of real processes', () => {
       const res = await append(via, expected);
       expect([res.status, res.body.code, res.body.actual]).toEqual([409, 'WrongExpectedVersion', 3]);
     }
+    // An atomic append to several streams: the first unmet expectation decides, as at apply.
+    const multi = await getJson<{ code?: string; stream?: string; actual?: number }>(`${c.url(follower)}/v1/events`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ appends: [{ stream: 'cold', expectedVersion: 'no_stream', events: [{ type: 'T', data: {} }] }, { stream: 'hot', expectedVersion: 2, events: [{ type: 'T', data: {} }] }] }),
+    });
+    expect([multi.status, multi.body.code, multi.body.stream, multi.body.actual]).toEqual([409, 'WrongExpectedVersion', 'hot', 3]);
     expect(await commitIndex()).toBe(before);
+    expect((await readStream(c.url(leader), 'cold', 'strong')).body.events).toEqual([]);
 
     // The follower answers with the version of the write acknowledged just before, even when it
     // has not applied that write yet when the conflicting append arrives.
