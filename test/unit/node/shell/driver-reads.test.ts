@@ -89,10 +89,14 @@ function startCluster(requestTimeoutMs = 5_000, electionTick = 100): { drivers: 
   return { drivers: byId, machines };
 }
 
+/**
+ * The leader, once every node knows it: a follower that has not heard from a new leader yet
+ * refuses reads with NoLeader, which a busy machine (the full suite) can stretch to a while.
+ */
 async function leaderOf(byId: Map<NodeId, Driver<number>>): Promise<NodeId> {
   for (let i = 0; i < 1_000; i++) {
     const leader = [...byId].find(([, d]) => d.isLeader());
-    if (leader !== undefined) return leader[0];
+    if (leader !== undefined && [...byId.values()].every((d) => d.leaderId() === leader[0])) return leader[0];
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error('no leader');
