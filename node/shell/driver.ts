@@ -15,7 +15,7 @@ import {
 } from './errors.ts';
 import { parseMemberAddress } from './member-address.ts';
 import type { RaftMetrics } from './metrics/raft-metrics.ts';
-import { decodeProposal, encodeProposal } from './proposal-envelope.ts';
+import { attemptId, decodeProposal, encodeProposal, requestIdOf } from './proposal-envelope.ts';
 import type { LogStore } from './storage/index.ts';
 
 /** What the driver needs from the network (PeerTransport, or a fake in tests). */
@@ -99,7 +99,13 @@ export class Driver<R> {
   private looping = false;
   private loopAgain = false;
   private stopped = false;
+  /** Waiters by attempt id (proposal-envelope.ts): each answered by its own log entry only. */
   private readonly proposals = new Map<string, ProposalWaiter<R>>();
+  /** The attempt in flight for each request id, which a second propose of the request joins. */
+  private readonly attempts = new Map<string, string>();
+  /** Tags this process's attempts: unique across restarts, so an entry of an earlier run never answers. */
+  private readonly attemptTag = randomUUID().slice(0, 8);
+  private attemptCount = 0;
   private readonly proposalAt = new Map<number, string>();
   private readonly reads = new Map<string, ReadWaiter>();
   /** Strong reads waiting for the next ReadIndex round (see readBarrier), each with its deadline. */
@@ -181,6 +187,7 @@ export class Driver<R> {
       w.reject(new ShuttingDownError());
       this.proposals.delete(id);
     }
+    this.attempts.clear();
     for (const [id, w] of this.reads) {
       clearTimeout(w.timer);
       w.reject(new ShuttingDownError());
@@ -221,7 +228,8 @@ export class Driver<R> {
    */
   propose(command: Uint8Array, requestId: string = randomUUID()): Promise<R> {
     if (this.stopped) return Promise.reject(new ShuttingDownError());
-    const existing = this.proposals.get(requestId);
+    const inFlight = this.attempts.get(requestId);
+    const existing = inFlight === undefined ? undefined : this.proposals.get(inFlight);
     if (existing !== undefined) {
       // The same request is already in flight here: share its outcome.
       return new Promise<R>((resolve, reject) => {
@@ -237,7 +245,11 @@ export class Driver<R> {
         };
       });
     }
-    const res = this.raw.propose(encodeProposal(requestId, command));
+    // A new attempt: after a timeout the first may still be in the log, but only this one's entry
+    // answers the caller (a retry must not get the first attempt's refusal while its own entry,
+    // applied later, succeeds).
+    const attempt = attemptId(requestId, `${this.attemptTag}.${String(++this.attemptCount)}`);
+    const res = this.raw.propose(encodeProposal(attempt, command));
     if (!res.ok) {
       this.o.metrics?.proposalsFailed.inc({ reason: res.reason });
       switch (res.reason) {
@@ -251,7 +263,7 @@ export class Driver<R> {
     }
     const promise = new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.proposals.delete(requestId);
+        this.forget(attempt);
         this.o.metrics?.proposalsFailed.inc({ reason: 'Timeout' });
         this.updatePending();
         reject(new ProposalTimeoutError(`request ${requestId} was not seen applied within ${this.o.requestTimeoutMs} ms; its outcome is unknown`));
@@ -259,9 +271,10 @@ export class Driver<R> {
       const waiter: ProposalWaiter<R> = { resolve, reject, timer };
       if (res.forwardedTo === undefined) {
         waiter.at = { index: res.index, term: res.term };
-        this.proposalAt.set(res.index, requestId);
+        this.proposalAt.set(res.index, attempt);
       }
-      this.proposals.set(requestId, waiter);
+      this.proposals.set(attempt, waiter);
+      this.attempts.set(requestId, attempt);
     });
     this.updatePending();
     this.kick();
@@ -567,17 +580,17 @@ export class Driver<R> {
 
   private apply(e: Entry, answers: (() => void)[]): void {
     if (e.index <= this.o.stateMachine.appliedIndex) return; // covered by a restored snapshot
-    const requestId = this.proposalAt.get(e.index);
-    if (requestId !== undefined) {
+    const ours = this.proposalAt.get(e.index);
+    if (ours !== undefined) {
       this.proposalAt.delete(e.index);
-      const w = this.proposals.get(requestId);
+      const w = this.proposals.get(ours);
       if (w?.at !== undefined && w.at.term !== e.term) {
         // Another leader's entry took our slot: ours never committed.
         clearTimeout(w.timer);
-        this.proposals.delete(requestId);
+        this.forget(ours);
         this.o.metrics?.proposalsFailed.inc({ reason: 'Lost' });
         answers.push(() => {
-          w.reject(new ProposalLostError(`request ${requestId} was overwritten by a new leader before it committed; retry`));
+          w.reject(new ProposalLostError(`request ${requestIdOf(ours)} was overwritten by a new leader before it committed; retry`));
         });
       }
     }
@@ -586,11 +599,11 @@ export class Driver<R> {
       this.o.stateMachine.skip(e.index);
       return;
     }
-    const result = this.o.stateMachine.apply(e.index, proposal.requestId, proposal.command);
+    const result = this.o.stateMachine.apply(e.index, requestIdOf(proposal.requestId), proposal.command);
     const w = this.proposals.get(proposal.requestId);
     if (w !== undefined) {
       clearTimeout(w.timer);
-      this.proposals.delete(proposal.requestId);
+      this.forget(proposal.requestId);
       this.o.metrics?.proposalsCommitted.inc();
       answers.push(() => {
         w.resolve(result);
@@ -768,6 +781,13 @@ export class Driver<R> {
       }
       this.kick();
     }
+  }
+
+  /** Drops an attempt's waiter, and its request's entry in `attempts` if it is still this attempt. */
+  private forget(attempt: string): void {
+    this.proposals.delete(attempt);
+    const requestId = requestIdOf(attempt);
+    if (this.attempts.get(requestId) === attempt) this.attempts.delete(requestId);
   }
 
   private updatePending(): void {

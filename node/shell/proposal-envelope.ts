@@ -24,3 +24,22 @@ export function decodeProposal(data: Uint8Array): { requestId: string; command: 
   if (3 + idLength > data.length) return undefined;
   return { requestId: dec.decode(data.subarray(3, 3 + idLength)), command: data.subarray(3 + idLength) };
 }
+
+/**
+ * The id a log entry carries for one attempt to replicate a request: the request id, a NUL, and a
+ * tag unique to the attempt. A client that retries while its first attempt is still in flight
+ * puts two entries in the log; the attempt id lets the node answer the retry with the outcome of
+ * its own entry, never with the first attempt's (which may be a refusal while the retry, applied
+ * later, succeeds). NUL cannot occur in the request ids used (HTTP header values, stream names),
+ * and nodes that predate attempt ids pass the whole string to the state machine, which ignores it.
+ */
+export function attemptId(requestId: string, attempt: string): string {
+  return `${requestId}\u0000${attempt}`;
+}
+
+/** The request id of an attempt id (an id without an attempt tag is its own request id). */
+export function requestIdOf(id: string): string {
+  const at = id.lastIndexOf('\u0000');
+  return at < 0 ? id : id.slice(0, at);
+}
+

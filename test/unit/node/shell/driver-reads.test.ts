@@ -8,17 +8,20 @@ import type { MessageSink } from '../../../../node/shell/driver.ts';
 import { MemoryLogStore } from '../../../../node/shell/storage/index.ts';
 
 /**
- * Strong reads through the driver: three drivers in one process over an in-memory network.
- * Concurrent reads share ReadIndex rounds (instead of one heartbeat round each), and batching
- * keeps them linearizable: a read that starts after a write was acknowledged sees it, on the
- * leader and on followers.
+ * Strong reads and retried proposals through the driver: three drivers in one process over an
+ * in-memory network. Concurrent reads share ReadIndex rounds (instead of one heartbeat round
+ * each), and batching keeps them linearizable: a read that starts after a write was acknowledged
+ * sees it, on the leader and on followers. A retried proposal is answered by its own log entry.
  */
 
 /** Applies commands as "the value is now <command>"; the result is the index it was applied at. */
 class Register implements ReplicatedStateMachine<number> {
   appliedIndex = 0 as LogIndex;
   value = '';
-  apply(index: LogIndex, _requestId: string, command: Uint8Array): number {
+  /** The request id of every command applied, in order. */
+  readonly requestIds: string[] = [];
+  apply(index: LogIndex, requestId: string, command: Uint8Array): number {
+    this.requestIds.push(requestId);
     this.value = new TextDecoder().decode(command);
     this.appliedIndex = index;
     return index;
@@ -48,6 +51,8 @@ const sent: Message[] = [];
 
 /** Nodes whose ReadIndex requests the network drops (everything else gets through). */
 const readIndexLost = new Set<NodeId>();
+/** Nodes whose every outgoing message the network drops. */
+const silenced = new Set<NodeId>();
 
 /** Elections take 1-2 s (100 ticks of 10 ms), so a leader outlives each test even on a busy machine. */
 function startCluster(requestTimeoutMs = 5_000, electionTick = 100): { drivers: Map<NodeId, Driver<number>>; machines: Map<NodeId, Register> } {
@@ -58,7 +63,7 @@ function startCluster(requestTimeoutMs = 5_000, electionTick = 100): { drivers: 
     const transport: MessageSink = {
       send: (m) => {
         sent.push(m);
-        if (m.type === 'ReadIndex' && readIndexLost.has(id)) return;
+        if (silenced.has(id) || (m.type === 'ReadIndex' && readIndexLost.has(id))) return;
         setImmediate(() => byId.get(m.to)?.receive(m));
       },
       setPeers: () => undefined,
@@ -109,6 +114,7 @@ afterEach(async () => {
   drivers = [];
   sent.length = 0;
   readIndexLost.clear();
+  silenced.clear();
 });
 
 describe('strong reads through the driver', () => {
@@ -181,3 +187,37 @@ describe('strong reads through the driver', () => {
     await expect(follower.readBarrier()).rejects.toMatchObject({ name: 'ShuttingDownError' });
   });
 });
+
+describe('proposals retried through the driver', () => {
+  const enc = new TextEncoder();
+
+  it('answer a retry after a timeout with its own entry, not with the first attempt still in the log', async () => {
+    const { drivers: byId, machines } = startCluster(200);
+    const leaderId = await leaderOf(byId);
+    const leader = byId.get(leaderId) as Driver<number>;
+    await leader.propose(enc.encode('settled'));
+    // The leader cannot reach its followers: the first attempt sits in its log, uncommitted.
+    silenced.add(leaderId);
+    await expect(leader.propose(enc.encode('append'), 'req-1')).rejects.toMatchObject({ name: 'ProposalTimeoutError' });
+    const retry = leader.propose(enc.encode('append'), 'req-1');
+    await new Promise((r) => setTimeout(r, 20));
+    silenced.delete(leaderId);
+    // Both attempts commit, the first one first; the retry learns the index of its own entry.
+    const index = await retry;
+    const machine = machines.get(leaderId) as Register;
+    expect(machine.requestIds.filter((id) => id === 'req-1')).toHaveLength(2);
+    expect(index).toBe(machine.appliedIndex);
+    // The state machine sees the request id, without the attempt tag.
+    expect(machine.requestIds.every((id) => !id.includes('\u0000'))).toBe(true);
+  });
+
+  it('share one entry between concurrent proposals of the same request', async () => {
+    const { drivers: byId, machines } = startCluster();
+    const leaderId = await leaderOf(byId);
+    const leader = byId.get(leaderId) as Driver<number>;
+    const [a, b] = await Promise.all([leader.propose(enc.encode('once'), 'req-2'), leader.propose(enc.encode('once'), 'req-2')]);
+    expect(a).toBe(b);
+    expect((machines.get(leaderId) as Register).requestIds.filter((id) => id === 'req-2')).toHaveLength(1);
+  });
+});
+
