@@ -38,7 +38,7 @@ export class AggregateStates {
     const head = events.reader.streamVersion(stream);
     // A stream shorter than the state kept for it would mean the store went back (defensive):
     // never trust the kept state then.
-    const view = known === undefined || head < known.version ? registry.load(events, type, id) : registry.foldOn(events, known, head);
+    const view = known === undefined || head < known.version ? registry.load(events, type, id, head) : registry.foldOn(events, known, head);
     this.kept.delete(stream);
     if (view.version >= 0) {
       this.kept.set(stream, view);

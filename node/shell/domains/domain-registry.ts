@@ -122,11 +122,14 @@ export class DomainRegistry {
     return { event, json: JSON.stringify(event) };
   }
 
-  /** Folds an aggregate's stream into its state, reading `events` committed on this node. */
-  load(events: EventStoreStateMachine, type: string, id: string): AggregateView {
+  /**
+   * Folds an aggregate's stream into its state, reading `events` committed on this node (`head`:
+   * the stream's version, when the caller knows it; see foldOn).
+   */
+  load(events: EventStoreStateMachine, type: string, id: string, head?: number): AggregateView {
     const module = this.domain(type);
     if (module === undefined) throw new Error(`unknown aggregate type ${type}`);
-    return this.foldOn(events, { type, id, version: -1, state: module.initialState });
+    return this.foldOn(events, { type, id, version: -1, state: module.initialState }, head);
   }
 
   /**
