@@ -1,6 +1,6 @@
 import type { LogIndex } from '../raft/index.ts';
 import { EMPTY_HASH } from './hash.ts';
-import type { RecordedEvent } from './types.ts';
+import type { AppendOutcome, RecordedEvent } from './types.ts';
 
 /** An event with the exact JSON text it is stored as (what reads return and the hash covers). */
 export interface StoredEvent {
@@ -18,6 +18,27 @@ export interface StoreMeta {
   readonly hash: string;
   readonly nextPosition: number;
 }
+
+/**
+ * An append that was refused while it could still have succeeded later (an expectation not yet
+ * met, none already passed), remembered so that a copy of it applied later (a client's retry
+ * through another node, logged after this one) is refused the same way instead of succeeding
+ * (docs/event-storage.md, "Exactly-once"). Part of the replicated state.
+ */
+export interface RefusedAppend {
+  /** The append's first event id: how a copy finds the record. */
+  readonly key: string;
+  /** What makes a copy the same append: its streams, expectations and event ids, hashed. */
+  readonly fingerprint: string;
+  /** The log index of the refused entry; records are forgotten oldest first. */
+  readonly index: LogIndex;
+  readonly outcome: Extract<AppendOutcome, { error: 'WrongExpectedVersion' }>;
+}
+
+/** Refusals recorded (key -> the record) or forgotten (key -> null) by one write. */
+export type RefusalChanges = ReadonlyMap<string, RefusedAppend | null>;
+
+const noRefusalChanges: RefusalChanges = new Map();
 
 export const emptyMeta: StoreMeta = { applied: 0 as LogIndex, hash: EMPTY_HASH, nextPosition: 0 };
 
@@ -42,15 +63,20 @@ export interface EventStorage {
   readStream(stream: string, from: number, limit: number, direction: Direction): StoredEvent[];
   /** Up to `limit` events of the global log from `position` (inclusive). */
   readAll(position: number, limit: number): StoredEvent[];
-  /** Stores `events` (positions meta.nextPosition onwards, in order) and `meta`, atomically. */
-  write(events: readonly StoredEvent[], meta: StoreMeta): void;
+  /** The remembered refused appends, oldest (lowest index) first. */
+  refusedAppends(): RefusedAppend[];
+  /**
+   * Stores `events` (positions meta.nextPosition onwards, in order), `meta` and the changes to
+   * the refused appends, atomically.
+   */
+  write(events: readonly StoredEvent[], meta: StoreMeta, refusals?: RefusalChanges): void;
   /** A view frozen now; later writes do not show in it. Close it when done. */
   view(): StorageView;
   /**
    * Replaces the whole state with `events` and `meta`, atomically (snapshot restore). Storage
    * with makeDurable() may still be committing earlier writes: await it first.
    */
-  replace(events: readonly StoredEvent[], meta: StoreMeta): void;
+  replace(events: readonly StoredEvent[], meta: StoreMeta, refused?: readonly RefusedAppend[]): void;
   /**
    * Present on storage that survives a restart: resolves once every write made so far is on
    * disk (fsynced), with the applied index of the last of them.
@@ -71,6 +97,7 @@ export class MemoryEventStorage implements EventStorage {
   /** stream -> positions of its events, by version. */
   private streams = new Map<string, number[]>();
   private ids = new Map<string, number>();
+  private refused = new Map<string, RefusedAppend>();
   private current: StoreMeta = emptyMeta;
 
   get meta(): StoreMeta {
@@ -104,8 +131,16 @@ export class MemoryEventStorage implements EventStorage {
     return this.events.slice(Math.max(0, position), Math.max(0, position) + Math.max(0, limit));
   }
 
-  write(events: readonly StoredEvent[], meta: StoreMeta): void {
+  refusedAppends(): RefusedAppend[] {
+    return byIndex(this.refused.values());
+  }
+
+  write(events: readonly StoredEvent[], meta: StoreMeta, refusals: RefusalChanges = noRefusalChanges): void {
     for (const e of events) this.add(e);
+    for (const [key, r] of refusals) {
+      if (r === null) this.refused.delete(key);
+      else this.refused.set(key, r);
+    }
     this.current = meta;
   }
 
@@ -121,10 +156,11 @@ export class MemoryEventStorage implements EventStorage {
     };
   }
 
-  replace(events: readonly StoredEvent[], meta: StoreMeta): void {
+  replace(events: readonly StoredEvent[], meta: StoreMeta, refused: readonly RefusedAppend[] = []): void {
     this.events = [];
     this.streams = new Map();
     this.ids = new Map();
+    this.refused = new Map(refused.map((r) => [r.key, r]));
     for (const e of events) this.add(e);
     this.current = meta;
   }
@@ -144,3 +180,8 @@ export class MemoryEventStorage implements EventStorage {
   }
 }
 
+
+/** Refused appends oldest first, the order in which they are forgotten. */
+export function byIndex(refused: Iterable<RefusedAppend>): RefusedAppend[] {
+  return [...refused].sort((a, b) => a.index - b.index);
+}

@@ -1,7 +1,7 @@
 import type { LogIndex } from '../raft/index.ts';
 import type { ReplicatedStateMachine, StateSnapshot } from '../state-machine.ts';
 import { decodeCommand } from './command.ts';
-import type { EventStorage, StorageView, StoreMeta, StoredEvent } from './event-storage.ts';
+import type { EventStorage, RefusedAppend, StorageView, StoreMeta, StoredEvent } from './event-storage.ts';
 import { concatBytes } from '../bytes.ts';
 import { EMPTY_HASH, chainHash } from './hash.ts';
 import { NO_STREAM_VERSION } from './types.ts';
@@ -12,7 +12,22 @@ interface Batch {
   readonly events: StoredEvent[];
   readonly versions: Map<string, number>;
   readonly ids: Map<string, number>;
+  /** Refusals recorded (or forgotten: null) by this batch, for storage; the table has them already. */
+  readonly refusals: Map<string, RefusedAppend | null>;
   meta: StoreMeta;
+}
+
+type WrongExpectedVersion = Extract<AppendOutcome, { error: 'WrongExpectedVersion' }>;
+
+/**
+ * How many refused appends the store remembers (see RefusedAppend). A protocol constant, like
+ * commandLimits: every replica must forget the same records at the same entry.
+ */
+export const REMEMBERED_REFUSALS = 10_000;
+
+export interface EventStoreOptions {
+  /** Overrides REMEMBERED_REFUSALS, for tests of forgetting; never set on a node. */
+  readonly rememberedRefusals?: number;
 }
 
 /** Events per slice when a snapshot is serialized. */
@@ -32,11 +47,20 @@ const dec = new TextDecoder();
 export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutcome> {
   private readonly storage: EventStorage;
   private batch: Batch | undefined;
+  /**
+   * The refused appends remembered, by key, oldest first (Map order). Updated as entries apply,
+   * so that eviction is one sequence on every replica whatever the batches; storage gets the
+   * changes when the batch commits.
+   */
+  private refused = new Map<string, RefusedAppend>();
+  private readonly rememberedRefusals: number;
 
   readonly makeDurable?: () => Promise<LogIndex>;
 
-  constructor(storage: EventStorage) {
+  constructor(storage: EventStorage, options: EventStoreOptions = {}) {
     this.storage = storage;
+    this.rememberedRefusals = options.rememberedRefusals ?? REMEMBERED_REFUSALS;
+    for (const r of storage.refusedAppends()) this.refused.set(r.key, r);
     // Durable storage keeps the state across restarts: the driver need not copy it into snapshots.
     const makeDurable = storage.makeDurable?.bind(storage);
     if (makeDurable !== undefined) {
@@ -77,14 +101,14 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
    * A copy of `cmd` in flight (a client's retry) therefore meets the same conflict when applied:
    * answering it early can never contradict what the log does with the copy.
    */
-  certainConflict(cmd: AppendCommand): Extract<AppendOutcome, { error: 'WrongExpectedVersion' }> | undefined {
+  certainConflict(cmd: AppendCommand): WrongExpectedVersion | undefined {
     const s = this.storage;
     for (const a of cmd.appends) {
       const actual = s.streamVersion(a.stream);
       if (satisfies(a.expectedVersion, actual)) continue;
-      const passed = a.expectedVersion === 'no_stream' || (typeof a.expectedVersion === 'number' && actual > a.expectedVersion);
       // The ids last: the common append meets its expectations and costs one lookup per stream.
-      if (!passed || cmd.appends.some((b) => b.events.some((e) => s.positionOf(e.id) !== undefined))) return undefined;
+      // A remembered refusal under its first id: apply would answer that record.
+      if (!passed(a.expectedVersion, actual) || this.refused.has(firstEventId(cmd)) || cmd.appends.some((b) => b.events.some((e) => s.positionOf(e.id) !== undefined))) return undefined;
       return { ok: false, error: 'WrongExpectedVersion', stream: a.stream, expected: a.expectedVersion, actual };
     }
     return undefined;
@@ -92,14 +116,14 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
 
   beginBatch(): void {
     if (this.batch !== undefined) throw new Error('beginBatch: a batch is already open');
-    this.batch = { events: [], versions: new Map(), ids: new Map(), meta: this.storage.meta };
+    this.batch = { events: [], versions: new Map(), ids: new Map(), refusals: new Map(), meta: this.storage.meta };
   }
 
   commitBatch(): void {
     const b = this.batch;
     if (b === undefined) throw new Error('commitBatch: no batch is open');
     this.batch = undefined;
-    if (b.meta !== this.storage.meta) this.storage.write(b.events, b.meta);
+    if (b.meta !== this.storage.meta) this.storage.write(b.events, b.meta, b.refusals);
   }
 
   apply(index: LogIndex, _requestId: string, command: Uint8Array): AppendOutcome {
@@ -120,12 +144,13 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
   snapshot(): StateSnapshot {
     if (this.batch !== undefined) throw new Error('snapshot: a batch is open');
     const view = this.storage.view();
+    const refused = [...this.refused.values()];
     return {
       index: view.meta.applied,
       serialize: async (pause) => {
         try {
           const parts: Uint8Array[] = [];
-          for (const chunk of snapshotChunks(view)) {
+          for (const chunk of snapshotChunks(view, refused)) {
             if (parts.length > 0) await pause();
             parts.push(chunk);
           }
@@ -142,7 +167,7 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
     if (this.batch !== undefined) throw new Error('snapshot: a batch is open');
     const view = this.storage.view();
     try {
-      return concatBytes([...snapshotChunks(view)]);
+      return concatBytes([...snapshotChunks(view, [...this.refused.values()])]);
     } finally {
       view.close();
     }
@@ -152,11 +177,13 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
     if (this.batch !== undefined) throw new Error('restore: a batch is open');
     const lines = dec.decode(data).split('\n');
     if (lines.at(-1) !== '') throw new Error('event store snapshot is truncated');
-    const meta = JSON.parse(lines[0] ?? '') as StoreMeta;
+    const { refused: refusedCount = 0, ...meta } = JSON.parse(lines[0] ?? '') as SnapshotHeader;
     if (meta.applied !== index) throw new Error(`event store snapshot is at ${meta.applied}, expected ${index}`);
+    if (!Number.isSafeInteger(refusedCount) || refusedCount < 0 || refusedCount > lines.length - 2) throw new Error(`event store snapshot has a bad count of refused appends: ${refusedCount}`);
+    const refused = lines.slice(1, 1 + refusedCount).map((line) => refusedAppend(line, index));
     const events: StoredEvent[] = [];
     let hash = EMPTY_HASH;
-    for (let i = 1; i < lines.length - 1; i++) {
+    for (let i = 1 + refusedCount; i < lines.length - 1; i++) {
       const json = lines[i] as string;
       const event = JSON.parse(json) as RecordedEvent;
       if (event.position !== events.length) throw new Error(`event store snapshot has position ${event.position} at ${events.length}`);
@@ -165,7 +192,8 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
     }
     // The hash chain proves the events are the ones the snapshot's taker stored.
     if (hash !== meta.hash || events.length !== meta.nextPosition) throw new Error('event store snapshot does not match its hash; refusing it');
-    this.storage.replace(events, meta);
+    this.storage.replace(events, meta, refused);
+    this.refused = new Map(refused.map((r) => [r.key, r]));
   }
 
   // ------------------------------------------------------------------ apply
@@ -177,10 +205,12 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
     if (storedCount > 0) {
       return { ok: false, error: 'EventIdConflict', detail: `${storedCount} of the ${known.length} event ids are stored already and the others are not; an append is retried whole, with the same ids` };
     }
+    const remembered = this.rememberedRefusal(cmd);
+    if (remembered !== undefined) return remembered;
     // §4: expectations are checked here, at apply time, against the versions every replica has.
     for (const a of cmd.appends) {
       const actual = this.streamVersion(b, a.stream);
-      if (!satisfies(a.expectedVersion, actual)) return { ok: false, error: 'WrongExpectedVersion', stream: a.stream, expected: a.expectedVersion, actual };
+      if (!satisfies(a.expectedVersion, actual)) return this.refuse(b, cmd, { ok: false, error: 'WrongExpectedVersion', stream: a.stream, expected: a.expectedVersion, actual });
     }
     let { hash, nextPosition: position } = b.meta;
     const results: StreamAppendResult[] = [];
@@ -212,6 +242,35 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
     }
     b.meta = { ...b.meta, hash, nextPosition: position };
     return { ok: true, results, duplicate: false };
+  }
+
+  /** The answer to an earlier copy of `cmd`, if it was refused and is remembered. */
+  private rememberedRefusal(cmd: AppendCommand): WrongExpectedVersion | undefined {
+    const r = this.refused.get(firstEventId(cmd));
+    // The fingerprint only on a hit: most appends have no record under their first id.
+    if (r === undefined) return undefined;
+    return r.fingerprint === fingerprint(cmd) ? r.outcome : undefined;
+  }
+
+  /**
+   * Answers `cmd` with a version conflict, and remembers the refusal when a copy of `cmd` applied
+   * later could succeed: the client was told "refused", so the copy must be too. An append with a
+   * passed expectation needs no record (versions only grow: every copy fails on its own), and
+   * that is most conflicts. The newest records are kept, up to rememberedRefusals; a recorded
+   * refusal is the last thing an append does, so no failure can leave the table ahead of a batch.
+   */
+  private refuse(b: Batch, cmd: AppendCommand, outcome: WrongExpectedVersion): WrongExpectedVersion {
+    if (cmd.appends.some((a) => passed(a.expectedVersion, this.streamVersion(b, a.stream)))) return outcome;
+    const record: RefusedAppend = { key: firstEventId(cmd), fingerprint: fingerprint(cmd), index: b.meta.applied, outcome };
+    this.refused.delete(record.key); // re-recorded: now the newest
+    this.refused.set(record.key, record);
+    b.refusals.set(record.key, record);
+    for (const oldest of this.refused.keys()) {
+      if (this.refused.size <= this.rememberedRefusals) break;
+      this.refused.delete(oldest);
+      b.refusals.set(oldest, null);
+    }
+    return outcome;
   }
 
   /** Every id is stored: the result is the original append's, if this is the same append. */
@@ -264,6 +323,20 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
   }
 }
 
+/** The stream is past `expected` for good: no later append can make it true again. */
+function passed(expected: ExpectedVersion, actual: number): boolean {
+  return expected === 'no_stream' ? actual !== NO_STREAM_VERSION : typeof expected === 'number' && actual > expected;
+}
+
+function firstEventId(cmd: AppendCommand): string {
+  return (cmd.appends[0]?.events[0]?.id) ?? '';
+}
+
+/** Names an append for its copies: the same streams, expectations and event ids, in order. */
+function fingerprint(cmd: AppendCommand): string {
+  return chainHash(EMPTY_HASH, JSON.stringify(cmd.appends.map((a) => [a.stream, a.expectedVersion, a.events.map((e) => e.id)])));
+}
+
 function satisfies(expected: ExpectedVersion, actual: number): boolean {
   switch (expected) {
     case 'any':
@@ -277,10 +350,39 @@ function satisfies(expected: ExpectedVersion, actual: number): boolean {
   }
 }
 
-/** A snapshot's bytes in slices: one line of meta, then one line per event (JSON has no raw newline). */
-function* snapshotChunks(view: StorageView): Generator<Uint8Array> {
-  yield enc.encode(`${JSON.stringify(view.meta)}\n`);
+/** The first line of a snapshot: the store's meta and how many refused-append lines follow it. */
+interface SnapshotHeader extends StoreMeta {
+  /** Absent in snapshots taken before refusals were remembered. */
+  readonly refused?: number;
+}
+
+/**
+ * A snapshot's bytes in slices: a header line, one line per remembered refusal (oldest first),
+ * then one line per event (JSON has no raw newline).
+ */
+function* snapshotChunks(view: StorageView, refused: readonly RefusedAppend[]): Generator<Uint8Array> {
+  const header: SnapshotHeader = { ...view.meta, refused: refused.length };
+  yield enc.encode(`${JSON.stringify(header)}\n${refused.map((r) => `${JSON.stringify(r)}\n`).join('')}`);
   for (let p = 0; p < view.meta.nextPosition; p += SNAPSHOT_SLICE) {
     yield enc.encode(view.readAll(p, SNAPSHOT_SLICE).map((e) => `${e.json}\n`).join(''));
   }
+}
+
+/** A refused-append line of a snapshot, checked: the table decides outcomes, so bad data is refused. */
+function refusedAppend(line: string, index: LogIndex): RefusedAppend {
+  type Unchecked = { [K in keyof RefusedAppend]?: unknown } & { outcome?: Record<string, unknown> };
+  const r = JSON.parse(line) as Unchecked | null;
+  const o = r?.outcome;
+  const valid =
+    typeof r?.key === 'string' &&
+    typeof r.fingerprint === 'string' &&
+    Number.isSafeInteger(r.index) &&
+    (r.index as number) <= index &&
+    o?.ok === false &&
+    o.error === 'WrongExpectedVersion' &&
+    typeof o.stream === 'string' &&
+    (typeof o.expected === 'string' || Number.isSafeInteger(o.expected)) &&
+    Number.isSafeInteger(o.actual);
+  if (!valid) throw new Error('event store snapshot has a malformed refused append; refusing it');
+  return r as unknown as RefusedAppend;
 }

@@ -1,18 +1,19 @@
 import { TransactionFlags, open } from 'lmdb';
 import type { Database, Key, RootDatabase } from 'lmdb';
-import { emptyMeta } from '../../core/eventstore/index.ts';
-import type { Direction, EventStorage, RecordedEvent, StorageView, StoreMeta, StoredEvent } from '../../core/eventstore/index.ts';
+import { byIndex, emptyMeta } from '../../core/eventstore/index.ts';
+import type { Direction, EventStorage, RecordedEvent, RefusalChanges, RefusedAppend, StorageView, StoreMeta, StoredEvent } from '../../core/eventstore/index.ts';
 import type { LogIndex } from '../../core/raft/index.ts';
 import { StorageError } from '../storage/index.ts';
 
 /**
  * The event store's state on disk, in lmdb (docs/event-storage.md says why lmdb).
  *
- * Layout, one environment with five named databases:
+ * Layout, one environment with six named databases:
  * - `events`:  position -> the event's JSON text, exactly as hashed and served;
  * - `streams`: [stream, version] -> position (reads of a stream in either direction);
  * - `heads`:   stream -> its last version (the expected-version check);
  * - `ids`:     event id -> position (idempotent appends);
+ * - `refused`: first event id -> the refused append remembered under it (RefusedAppend);
  * - `meta`:    'meta' -> { applied, hash, nextPosition }.
  *
  * Writes are committed behind (as etcd's backend batches its bolt transactions): write() puts the
@@ -34,6 +35,7 @@ export class LmdbEventStorage implements EventStorage {
   private readonly streams: Database<number, [string, number]>;
   private readonly heads: Database<number, string>;
   private readonly ids: Database<number, string>;
+  private readonly refused: Database<RefusedAppend, string>;
   private readonly metaDb: Database<StoreMeta, string>;
   private current: StoreMeta;
   /** Writes not yet handed to lmdb. */
@@ -53,6 +55,7 @@ export class LmdbEventStorage implements EventStorage {
     this.streams = root.openDB({ name: 'streams' });
     this.heads = root.openDB({ name: 'heads' });
     this.ids = root.openDB({ name: 'ids' });
+    this.refused = root.openDB({ name: 'refused' });
     this.metaDb = root.openDB({ name: 'meta' });
     this.current = this.metaDb.get('meta') ?? emptyMeta;
   }
@@ -137,10 +140,23 @@ export class LmdbEventStorage implements EventStorage {
     return mergeOverlay(readEvents(this.events, position, limit), this.layers(), position, limit);
   }
 
-  write(events: readonly StoredEvent[], meta: StoreMeta): void {
+  /** Read when the store opens (the state machine keeps the table in memory), so not fast. */
+  refusedAppends(): RefusedAppend[] {
+    const table = new Map<string, RefusedAppend>();
+    for (const { key, value } of this.refused.getRange()) table.set(key, value);
+    for (const layer of this.layers()) {
+      for (const [key, r] of layer.refusals) {
+        if (r === null) table.delete(key);
+        else table.set(key, r);
+      }
+    }
+    return byIndex(table.values());
+  }
+
+  write(events: readonly StoredEvent[], meta: StoreMeta, refusals?: RefusalChanges): void {
     // A commit that failed surfaces here, on the apply path, where it is fatal.
     if (this.flushFailure !== undefined) throw this.flushFailure;
-    this.pending.add(events, meta);
+    this.pending.add(events, meta, refusals);
     this.current = meta;
     if (this.pending.events.length >= this.options.maxPendingEvents) this.flush();
     // flush() never throws: a failed commit is recorded in flushFailure and surfaces above.
@@ -170,6 +186,10 @@ export class LmdbEventStorage implements EventStorage {
         if (this.flushFailure !== undefined) return;
         await this.root.batch(() => {
           this.putEvents(batch.events, putBatched);
+          for (const [key, r] of batch.refusals) {
+            if (r === null) void this.refused.remove(key);
+            else putBatched(this.refused, key, r);
+          }
           putBatched(this.metaDb, 'meta', meta);
         });
         // Committed, and visible to reads: lmdb renews its read transaction first.
@@ -223,7 +243,7 @@ export class LmdbEventStorage implements EventStorage {
   }
 
   /** Precondition: no write is being committed (await makeDurable() first); pending ones are dropped. */
-  replace(events: readonly StoredEvent[], meta: StoreMeta): void {
+  replace(events: readonly StoredEvent[], meta: StoreMeta, refused: readonly RefusedAppend[] = []): void {
     // A commit queued before this synchronous transaction could land after it, over the new state.
     if (this.committing.length > 0) throw new StorageError('event store replace while writes are being committed: settle them first');
     clearTimeout(this.flushTimer);
@@ -231,8 +251,9 @@ export class LmdbEventStorage implements EventStorage {
     this.pending = new PendingWrites();
     // One transaction: a crash leaves the old state or the new one, never a mix.
     this.transact(() => {
-      for (const db of [this.events, this.streams, this.heads, this.ids, this.metaDb]) db.clearSync();
+      for (const db of [this.events, this.streams, this.heads, this.ids, this.refused, this.metaDb]) db.clearSync();
       this.putEvents(events, putNow);
+      for (const r of refused) putNow(this.refused, r.key, r);
       putNow(this.metaDb, 'meta', meta);
     });
     this.current = meta;
@@ -331,9 +352,12 @@ class PendingWrites {
   readonly ids = new Map<string, number>();
   /** stream -> its pending events, by version. */
   readonly streams = new Map<string, StoredEvent[]>();
+  /** Refusal changes, the last one per key. */
+  readonly refusals = new Map<string, RefusedAppend | null>();
   meta: StoreMeta | undefined;
 
-  add(events: readonly StoredEvent[], meta: StoreMeta): void {
+  add(events: readonly StoredEvent[], meta: StoreMeta, refusals: RefusalChanges | undefined): void {
+    if (refusals !== undefined) for (const [key, r] of refusals) this.refusals.set(key, r);
     if (this.events.length === 0) this.firstPosition = meta.nextPosition - events.length;
     for (const e of events) {
       this.events.push(e);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { EMPTY_HASH } from '../../../../../node/core/eventstore/index.ts';
-import type { EventStorage } from '../../../../../node/core/eventstore/index.ts';
+import type { EventStorage, RefusedAppend } from '../../../../../node/core/eventstore/index.ts';
 import type { LogIndex } from '../../../../../node/core/raft/index.ts';
 import { eventsFor } from '../../../../support/stored-events.ts';
 
@@ -125,10 +125,41 @@ export function describeEventStorageContract(name: string, make: () => Promise<E
       }
     });
 
+    it('stores refused appends with the write that records them, forgets those a write forgets, lists them oldest first', async () => {
+      const f = await make();
+      const a = eventsFor(f.storage.meta, 'a', 0, 2, 1);
+      f.storage.write(a.events, a.meta, new Map([['k3', refusal('k3', 1)]]));
+      f.storage.write([], { ...a.meta, applied: 2 as LogIndex }, new Map([['k1', refusal('k1', 2)], ['k2', refusal('k2', 2)]]));
+      // A later write forgets k1 and re-records k3 at a newer index: it moves to the end.
+      f.storage.write([], { ...a.meta, applied: 5 as LogIndex }, new Map([['k1', null], ['k3', refusal('k3', 5)]]));
+      for await (const s of nowAndAfterReopen(f)) {
+        expect(s.refusedAppends()).toEqual([refusal('k2', 2), refusal('k3', 5)]);
+        expect(s.meta.applied).toBe(5);
+      }
+    });
+
+    it('replaces the refused appends with the state', async () => {
+      const f = await make();
+      f.storage.write([], { applied: 1 as LogIndex, hash: EMPTY_HASH, nextPosition: 0 }, new Map([['old', refusal('old', 1)]]));
+      await f.storage.makeDurable?.();
+      f.storage.replace([], { applied: 9 as LogIndex, hash: EMPTY_HASH, nextPosition: 0 }, [refusal('n1', 3), refusal('n2', 8)]);
+      let last = f.storage;
+      for await (const s of nowAndAfterReopen(f)) {
+        expect(s.refusedAppends()).toEqual([refusal('n1', 3), refusal('n2', 8)]);
+        last = s;
+      }
+      last.replace([], { applied: 10 as LogIndex, hash: EMPTY_HASH, nextPosition: 0 });
+      expect(last.refusedAppends()).toEqual([]);
+    });
+
     it('records a meta-only write (entries that stored no event)', async () => {
       const f = await make();
       f.storage.write([], { applied: 7 as LogIndex, hash: EMPTY_HASH, nextPosition: 0 });
       for await (const s of nowAndAfterReopen(f)) expect(s.meta.applied).toBe(7);
     });
   });
+}
+
+function refusal(key: string, index: number): RefusedAppend {
+  return { key, fingerprint: `fp-${key}`, index: index as LogIndex, outcome: { ok: false, error: 'WrongExpectedVersion', stream: `s-${key}`, expected: 'exists', actual: -1 } };
 }

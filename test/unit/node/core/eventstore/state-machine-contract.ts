@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { EventStoreStateMachine, encodeCommand, proposedEvent } from '../../../../../node/core/eventstore/index.ts';
-import type { AppendCommand, AppendOutcome, EventStorage, ExpectedVersion, StreamAppend } from '../../../../../node/core/eventstore/index.ts';
+import type { AppendCommand, AppendOutcome, EventStorage, EventStoreOptions, ExpectedVersion, StreamAppend } from '../../../../../node/core/eventstore/index.ts';
 import type { LogIndex } from '../../../../../node/core/raft/index.ts';
 
 /** A fresh storage per call, and a way to dispose of all of them. */
@@ -11,13 +11,15 @@ export interface StorageFactory {
 
 const ev = (id: string, type = 'Happened', data: unknown = { id }) => proposedEvent({ id, type, data: data as never });
 const cmd = (...appends: StreamAppend[]): AppendCommand => ({ type: 'Append', appends, timestamp: 1_700_000_000_000 });
+/** The same append as proposed again through another node: only the timestamp differs. */
+const copyOf = (c: AppendCommand): AppendCommand => ({ ...c, timestamp: c.timestamp + 1_234 });
 const to = (stream: string, expectedVersion: ExpectedVersion, ...ids: string[]): StreamAppend => ({ stream, expectedVersion, events: ids.map((id) => ev(id)) });
 
 /** Applies commands at the next index, each as its own batch. */
 class Harness {
   readonly sm: EventStoreStateMachine;
-  constructor(storage: EventStorage) {
-    this.sm = new EventStoreStateMachine(storage);
+  constructor(storage: EventStorage, options?: EventStoreOptions) {
+    this.sm = new EventStoreStateMachine(storage, options);
   }
   run(c: AppendCommand | Uint8Array): AppendOutcome {
     const index = this.sm.appliedIndex + 1;
@@ -118,6 +120,98 @@ export function describeEventStoreStateMachine(name: string, factory: StorageFac
       });
     });
 
+    describe('copies of a refused append (a client retry that reached the log after the first attempt)', () => {
+      it('are refused with the original answer even once the expectation has come true', () => {
+        const h = new Harness(factory.make());
+        const waiting = cmd(to('a', 'exists', 'w1'));
+        const ahead = cmd(to('b', 1, 'v1'));
+        const refusedA = { ok: false, error: 'WrongExpectedVersion', stream: 'a', expected: 'exists', actual: -1 };
+        const refusedB = { ok: false, error: 'WrongExpectedVersion', stream: 'b', expected: 1, actual: -1 };
+        expect(h.run(waiting)).toEqual(refusedA);
+        expect(h.run(ahead)).toEqual(refusedB);
+        h.run(cmd(to('a', 'any', 'a0')));
+        h.run(cmd(to('b', 'any', 'b0', 'b1')));
+        const hash = h.sm.stateHash;
+        expect(h.run(copyOf(waiting))).toEqual(refusedA);
+        expect(h.run(copyOf(ahead))).toEqual(refusedB);
+        expect(h.sm.stateHash).toBe(hash);
+        expect(h.versions('a')).toEqual([0]);
+      });
+
+      it('are only copies with the same streams, expectations and event ids: another attempt with the same ids is judged afresh', () => {
+        const h = new Harness(factory.make());
+        expect(h.run(cmd(to('a', 'exists', 'w1', 'w2'))).ok).toBe(false);
+        h.run(cmd(to('a', 'any', 'a0')));
+        // A command's retry after a conflict: the same ids (from its idempotency key), a new expectation.
+        expect(h.run(cmd(to('a', 0, 'w1', 'w2')))).toMatchObject({ ok: true, duplicate: false, results: [{ firstVersion: 1 }] });
+        // Once stored, the ids answer every copy with the stored result, whatever it expected.
+        expect(h.run(cmd(to('a', 'exists', 'w1', 'w2')))).toMatchObject({ ok: true, duplicate: true, results: [{ firstVersion: 1 }] });
+        // Same first id, other ids or streams: not a copy.
+        expect(h.run(cmd(to('c', 'exists', 'x1')))).toMatchObject({ ok: false, actual: -1 });
+        h.run(cmd(to('c', 'any', 'c0')));
+        expect(h.run(cmd(to('c', 'exists', 'x1', 'x2'))).ok).toBe(true);
+      });
+
+      it('of an append whose expectation is passed are refused on their own, with the version at their turn', () => {
+        const h = new Harness(factory.make());
+        h.run(cmd(to('a', 'any', 'a0', 'a1')));
+        const stale = cmd(to('a', 0, 'x'));
+        expect(h.run(stale)).toMatchObject({ ok: false, actual: 1 });
+        h.run(cmd(to('a', 'any', 'a2')));
+        // Not remembered (versions only grow, so no copy can succeed): answered as any append is.
+        expect(h.run(copyOf(stale))).toMatchObject({ ok: false, actual: 2 });
+        // Nor is a multi-stream append with one passed expectation, even if another decided.
+        const mixed = cmd(to('m', 'exists', 'm1'), to('a', 0, 'm2'));
+        expect(h.run(mixed)).toMatchObject({ ok: false, stream: 'm', actual: -1 });
+        expect(h.sm.certainConflict(copyOf(mixed))).toBeUndefined(); // the first unmet, 'exists', may come true
+        h.run(cmd(to('m', 'any', 'm0')));
+        expect(h.run(copyOf(mixed))).toMatchObject({ ok: false, stream: 'a', actual: 2 });
+      });
+
+      it('are remembered for the newest refusals only, up to the bound, the same on every replica whatever its batches', () => {
+        const one = new Harness(factory.make(), { rememberedRefusals: 2 });
+        const batched = new EventStoreStateMachine(factory.make(), { rememberedRefusals: 2 });
+        const refused = ['p', 'q', 'r'].map((s) => cmd(to(s, 'exists', `${s}-w`)));
+        const create = ['p', 'q', 'r'].map((s) => cmd(to(s, 'any', `${s}-0`)));
+        const copies = refused.map(copyOf);
+        const all = [...refused, ...create, ...copies];
+        const outcomes = all.map((c) => one.run(c));
+        batched.beginBatch();
+        const batchedOutcomes = all.map((c, i) => batched.apply((i + 1) as LogIndex, `r${i}`, encodeCommand(c)));
+        batched.commitBatch();
+        // p's refusal, the oldest of three, was forgotten: its copy succeeds. q's and r's are kept.
+        expect(outcomes.slice(6).map((o) => o.ok)).toEqual([true, false, false]);
+        expect(batchedOutcomes).toEqual(outcomes);
+        expect(batched.stateHash).toBe(one.sm.stateHash);
+      });
+
+      it('are remembered by a store reopened on the same storage and by one restored from a snapshot', async () => {
+        const storage = factory.make();
+        const h = new Harness(storage);
+        const waiting = cmd(to('a', 'exists', 'w1'));
+        h.run(waiting);
+        h.run(cmd(to('a', 'any', 'a0')));
+        const bytes = await h.sm.snapshot().serialize(() => Promise.resolve());
+        const reopened = new EventStoreStateMachine(storage);
+        const restored = new EventStoreStateMachine(factory.make());
+        restored.restore(2 as LogIndex, bytes);
+        for (const sm of [reopened, restored]) {
+          expect(sm.apply(3 as LogIndex, 'r3', encodeCommand(copyOf(waiting)))).toMatchObject({ ok: false, expected: 'exists', actual: -1 });
+          expect(sm.reader.streamVersion('a')).toBe(0);
+        }
+      });
+
+      it('make no certain conflict: apply answers them from the record', () => {
+        const h = new Harness(factory.make());
+        const ahead = cmd(to('a', 2, 'x'));
+        expect(h.run(ahead)).toMatchObject({ ok: false, actual: -1 });
+        h.run(cmd(to('a', 'any', 'a0', 'a1', 'a2', 'a3')));
+        // The stream passed 2, but the copy's answer is the remembered one (actual -1), not 3.
+        expect(h.sm.certainConflict(copyOf(ahead))).toBeUndefined();
+        expect(h.run(copyOf(ahead))).toMatchObject({ ok: false, actual: -1 });
+      });
+    });
+
     describe('bad commands', () => {
       it.each([
         ['not JSON', new TextEncoder().encode('{nope')],
@@ -178,6 +272,24 @@ export function describeEventStoreStateMachine(name: string, factory: StorageFac
         expect(() => { target.restore(2 as LogIndex, bytes); }).toThrow(/expected 2/);
         expect(() => { target.restore(1 as LogIndex, bytes.subarray(0, bytes.length - 1)); }).toThrow(/truncated/);
         expect(target.appliedIndex).toBe(0);
+      });
+
+      it('refuses a snapshot with a malformed refused append or count; takes one from before refusals were kept', async () => {
+        const source = new Harness(factory.make());
+        source.run(cmd(to('a', 'exists', 'w1')));
+        source.run(cmd(to('b', 'any', 'b0')));
+        const text = new TextDecoder().decode(await source.sm.snapshot().serialize(() => Promise.resolve()));
+        expect(text.split('\n')[0]).toContain('"refused":1');
+        const target = new EventStoreStateMachine(factory.make());
+        const bad = (t: string) => new TextEncoder().encode(t);
+        expect(() => { target.restore(2 as LogIndex, bad(text.replace('"WrongExpectedVersion"', '"Other"'))); }).toThrow(/malformed refused append/);
+        expect(() => { target.restore(2 as LogIndex, bad(text.replace('"refused":1', '"refused":5'))); }).toThrow(/count of refused appends/);
+        expect(target.appliedIndex).toBe(0);
+        // The old format: a header without a count, events straight after it.
+        const lines = text.split('\n');
+        const old = [lines[0]?.replace(',"refused":1', ''), ...lines.slice(2)].join('\n');
+        target.restore(2 as LogIndex, bad(old));
+        expect(target.stateHash).toBe(source.sm.stateHash);
       });
     });
 
@@ -241,12 +353,15 @@ export function describeEventStoreStateMachine(name: string, factory: StorageFac
     });
 
     describe('against a reference model (property)', () => {
-      it('gives the same outcome for every command and stores the same events', () => {
+      it.each([
+        ['with the bound on remembered refusals out of reach', undefined],
+        ['forgetting all but the last 2 refusals', 2],
+      ])('gives the same outcome for every command and stores the same events, %s', (_what, remembered) => {
         fc.assert(
           fc.property(fc.array(arbitraryStep(), { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 5 }), (steps, batchSize) => {
             const storage = factory.make();
-            const sm = new EventStoreStateMachine(storage);
-            const model = new ReferenceModel();
+            const sm = new EventStoreStateMachine(storage, remembered === undefined ? {} : { rememberedRefusals: remembered });
+            const model = new ReferenceModel(remembered ?? Infinity);
             const sent: AppendCommand[] = [];
             const outcomes: AppendOutcome[] = [];
             const expected: AppendOutcome[] = [];
@@ -254,8 +369,8 @@ export function describeEventStoreStateMachine(name: string, factory: StorageFac
             for (let i = 0; i < steps.length; i += batchSize) {
               sm.beginBatch();
               for (const step of steps.slice(i, i + batchSize)) {
-                // A retry re-sends an earlier command exactly; otherwise a new one.
-                const c = step.retry !== undefined && sent.length > 0 ? (sent[step.retry % sent.length] as AppendCommand) : step.command;
+                // A retry re-sends an earlier command (through another node: a new timestamp); otherwise a new one.
+                const c = step.retry !== undefined && sent.length > 0 ? copyOf(sent[step.retry % sent.length] as AppendCommand) : step.command;
                 sent.push(c);
                 outcomes.push(sm.apply(++index as LogIndex, `r${index}`, encodeCommand(c)));
                 expected.push(model.apply(c));
@@ -291,6 +406,13 @@ function arbitraryStep(): fc.Arbitrary<Step> {
 /** The append rules written the plainest way, to check the real thing against. */
 class ReferenceModel {
   readonly events: { id: string; stream: string; version: number; position: number }[] = [];
+  /** Refusals that a copy would meet, oldest first: [first event id, the append's JSON without timestamp, outcome]. */
+  private refused: [string, string, AppendOutcome][] = [];
+  private readonly remembered: number;
+
+  constructor(remembered: number) {
+    this.remembered = remembered;
+  }
 
   apply(c: AppendCommand): AppendOutcome {
     const ids = c.appends.flatMap((a) => a.events.map((e) => e.id));
@@ -308,10 +430,23 @@ class ReferenceModel {
       return { ok: true, results, duplicate: true };
     }
     if (stored.length > 0) return { ok: false, error: 'EventIdConflict', detail: expect.any(String) as unknown as string };
+    const same = JSON.stringify(c.appends.map((a) => [a.stream, a.expectedVersion, a.events.map((e) => e.id)]));
+    const record = this.refused.find(([first]) => first === ids[0]);
+    if (record?.[1] === same) return record[2];
+    const version = (stream: string): number => this.events.filter((e) => e.stream === stream).length - 1;
     for (const a of c.appends) {
-      const actual = this.events.filter((e) => e.stream === a.stream).length - 1;
+      const actual = version(a.stream);
       const ok = a.expectedVersion === 'any' || (a.expectedVersion === 'no_stream' && actual === -1) || (a.expectedVersion === 'exists' && actual >= 0) || a.expectedVersion === actual;
-      if (!ok) return { ok: false, error: 'WrongExpectedVersion', stream: a.stream, expected: a.expectedVersion, actual };
+      if (ok) continue;
+      const outcome: AppendOutcome = { ok: false, error: 'WrongExpectedVersion', stream: a.stream, expected: a.expectedVersion, actual };
+      // Remembered when no expectation is passed for good (so that a copy could succeed later).
+      const hopeless = c.appends.some((x) => (x.expectedVersion === 'no_stream' && version(x.stream) >= 0) || (typeof x.expectedVersion === 'number' && version(x.stream) > x.expectedVersion));
+      if (!hopeless) {
+        this.refused = this.refused.filter(([first]) => first !== ids[0]);
+        this.refused.push([ids[0] as string, same, outcome]);
+        if (this.refused.length > this.remembered) this.refused.shift();
+      }
+      return outcome;
     }
     const results = [];
     for (const a of c.appends) {
