@@ -50,7 +50,7 @@ const start = Number(values.start);
 const began = performance.now();
 const chunk = 1000;
 let done = 0;
-const sum = { events: 0, streamOperations: 0, earlyConflicts: 0, writesAcked: 0, readsServed: 0, confChanges: 0, transfers: 0, snapshotsInstalled: 0, crashes: 0, leadersElected: 0, maxTerm: 0 };
+const sum = { events: 0, streamOperations: 0, earlyConflicts: 0, appendRetries: 0, writesAcked: 0, readsServed: 0, confChanges: 0, transfers: 0, snapshotsInstalled: 0, crashes: 0, leadersElected: 0, maxTerm: 0 };
 while (done < seeds) {
   const n = Math.min(chunk, seeds - done);
   const result = runCampaign(start + done, n, { nodes, steps, eventStore });
@@ -64,6 +64,7 @@ while (done < seeds) {
   sum.writesAcked += t.writesAcked;
   sum.streamOperations += t.streamOperations;
   sum.earlyConflicts += t.earlyConflicts;
+  sum.appendRetries += t.appendRetries;
   sum.readsServed += t.readsServed;
   sum.confChanges += t.confChanges;
   sum.transfers += t.transfers;

@@ -3,10 +3,11 @@ import { runCampaign } from './campaign.ts';
 
 /**
  * The simulator replicating the event store: clients make conditional appends to a few streams
- * (half of them through the HTTP route's early answer to certain conflicts) and strong reads of
- * their versions, through crashes, partitions, membership changes and
- * snapshot installs. After every applied entry, replicas at the same index must have the same
- * store hash; at the end, every stream's history must be linearizable.
+ * (half of them through the HTTP route's early answer to certain conflicts), re-send appends
+ * they have no answer to through another node, and make strong reads of the streams' versions,
+ * through crashes, partitions, membership changes and snapshot installs. After every applied
+ * entry, replicas at the same index must have the same store hash; every copy of an append must
+ * have the outcome of the first; at the end, every stream's history must be linearizable.
  */
 describe('simulation with the event store', () => {
   it.each([
@@ -21,14 +22,17 @@ describe('simulation with the event store', () => {
     expect(result.totals.readsServed).toBeGreaterThan(seeds * 10);
     // The append route's early conflict answers (after a ReadIndex round) are in the histories.
     expect(result.totals.earlyConflicts).toBeGreaterThan(seeds * 10);
+    // Clients re-sent appends through other nodes.
+    expect(result.totals.appendRetries).toBeGreaterThan(seeds * 20);
   }, 300_000);
 });
 
 describe('event store regression seeds', () => {
   // Seed 10252 (5 voters) once duplicated a forwarded proposal: the copy applied first was refused
   // (WrongExpectedVersion) and answered; the second copy, applied after another append, succeeded.
-  // The real transport never duplicates a message (TCP), so the simulator no longer does for
-  // proposals in event-store mode; see docs/event-storage.md on client sessions (§6.3).
+  // The simulator then stopped duplicating proposals in event-store mode; now that the store
+  // remembers refused appends (Raft thesis §6.3's client sessions), it duplicates them again and
+  // clients retry; the seeds that show that bug now are in the next test.
   // Seeds 20798 and 22221 (3 voters) made the checker's search explode (over 2^24 memo entries):
   // appends whose proposer crashed before answering floated free, and a long partition left
   // dozens of refused appends concurrent. Unanswered appends now enter the history only when a
@@ -40,8 +44,20 @@ describe('event store regression seeds', () => {
     [20798, 3],
     [22221, 3],
   ])('seed %i with %i voters', (seed, nodes) => {
-    const result = runCampaign(seed, 1, { nodes, steps: 20_000, eventStore: true, earlyConflictShare: 0 });
+    const result = runCampaign(seed, 1, { nodes, steps: 20_000, eventStore: true, earlyConflictShare: 0, clientRetries: false });
     if (result.failure) throw new Error(result.failure.report);
+  });
+
+  // With client retries, and without the store's memory of refused appends (the mutant
+  // ForgetRefusedAppends), these seeds apply a copy of an append successfully after another copy
+  // was refused: seed 11 at index 19, seed 116 at index 51.
+  it.each([
+    [11, 3],
+    [116, 5],
+  ])('seed %i with %i voters: a retried append', (seed, nodes) => {
+    const result = runCampaign(seed, 1, { nodes, steps: 20_000, eventStore: true });
+    if (result.failure) throw new Error(result.failure.report);
+    expect(result.totals.appendRetries).toBeGreaterThan(0);
   });
 });
 

@@ -25,6 +25,8 @@ describe('the simulator catches a deliberately broken core', () => {
     ['ReadWithoutQuorumCheck', 'Linearizability', { nodes: 3, steps: 20_000 }],
     // Optimistic concurrency: an append that ignores its expected version.
     ['AppendIgnoresExpectedVersion', 'Linearizability: the history of stream', { nodes: 3, steps: 20_000, eventStore: true }],
+    // Client retries of an append, without the store's memory of refused appends.
+    ['ForgetRefusedAppends', 'Exactly-once', { nodes: 3, steps: 20_000, eventStore: true }],
     // The append route's early conflict answer, given without a ReadIndex round.
     ['EarlyConflictWithoutReadIndex', 'Linearizability: the history of stream', { nodes: 3, steps: 20_000, eventStore: true }],
   ];

@@ -9,7 +9,7 @@ import { RaftLog } from '../../node/core/raft/raft-log.ts';
 import type { LogIndex } from '../../node/core/raft/types.ts';
 import { Simulation } from './simulation.ts';
 
-export type Mutant = 'CommitOldTermByCounting' | 'VoteWithoutLogCheck' | 'ReadWithoutQuorumCheck' | 'AppendIgnoresExpectedVersion' | 'EarlyConflictWithoutReadIndex';
+export type Mutant = 'CommitOldTermByCounting' | 'VoteWithoutLogCheck' | 'ReadWithoutQuorumCheck' | 'AppendIgnoresExpectedVersion' | 'EarlyConflictWithoutReadIndex' | 'ForgetRefusedAppends';
 
 type Proto = Record<string, unknown>;
 
@@ -32,6 +32,10 @@ export function applyMutant(mutant: Mutant): () => void {
         return original.call(this, b, { ...cmd, appends: cmd.appends.map((a) => ({ ...a, expectedVersion: 'any' as const })) });
       });
     }
+    case 'ForgetRefusedAppends':
+      // Breaks exactly-once for retried appends: a refusal is answered but not remembered, so a
+      // copy of the append applied later may succeed.
+      return patch(EventStoreStateMachine.prototype, 'refuse', (_b: unknown, _cmd: unknown, outcome: unknown): unknown => outcome);
     case 'EarlyConflictWithoutReadIndex':
       // Breaks the append route's early answer: a certain conflict answered from this node's state
       // at once, whose `actual` a lagging replica reports stale.

@@ -86,7 +86,19 @@ export interface SimulationOptions {
    * conflicts (default 0.5). Regression seeds recorded before that route existed replay with 0.
    */
   readonly earlyConflictShare?: number;
+  /**
+   * Event-store mode: clients re-send an append they have no answer to yet through another node
+   * (as the TS client does after a timeout or a 504), with the same event ids and a new
+   * timestamp, and a forwarded proposal may be delivered twice (default true). Every copy's
+   * outcome must agree with the first applied. Regression seeds recorded before replay without.
+   */
+  readonly clientRetries?: boolean;
 }
+
+/** Event-store mode: a client re-sends an unanswered append after this many time units, and at most this often. */
+const RETRY_AFTER = 15 * 10;
+const RETRY_SPREAD = 30 * 10;
+const MAX_APPEND_COPIES = 3;
 
 /** Streams the event-store clients write to: few, so that expectations collide. */
 const STREAMS = ['s0', 's1', 's2', 's3'];
@@ -112,7 +124,23 @@ type SimEvent =
   | { kind: 'Fsync'; node: NodeId; incarnation: number }
   | { kind: 'Restart'; node: NodeId }
   | { kind: 'Heal' }
+  | { kind: 'ClientRetry'; append: number }
   | { kind: 'Chaos' };
+
+/** One client append, and the copies of it the client sent. */
+interface AppendOp {
+  readonly stream: string;
+  /** The client's number for it, in event ids and request ids. */
+  readonly index: number;
+  readonly call: number;
+  readonly input: StreamInput;
+  readonly command: AppendCommand;
+  copies: number;
+  /** What the client was told, once told. */
+  answer: StreamOutput | undefined;
+  /** The outcome of the first copy any replica applied (all replicas apply copies in one order). */
+  effect: AppendOutcome | undefined;
+}
 
 /** The replicated state machine of the simulation: a hash chain over applied entries. */
 interface Fsm {
@@ -173,24 +201,23 @@ export interface SimulationStats {
   streamOperations: number;
   /** Event-store mode: appends answered as certain conflicts without a log entry. */
   earlyConflicts: number;
+  /** Event-store mode: copies of appends re-sent by clients through another node. */
+  appendRetries: number;
 }
 
 export class Simulation {
   readonly seed: number;
   /** Per-stream operations of the event-store clients, for the linearizability check. */
   private readonly streamOps = new Map<string, Operation<StreamInput, StreamOutput>[]>();
-  /** Appends in flight: command text -> its operation (answered when the proposer applies it). */
-  private readonly pendingAppends = new Map<string, { stream: string; index: number; call: number; input: StreamInput }>();
+  /** Every append a client made, by its number. */
+  private readonly appendOps = new Map<number, AppendOp>();
+  /** Every copy of an append proposed: command text -> the append (answered when its proposer applies it). */
+  private readonly appendCopies = new Map<string, AppendOp>();
   /**
-   * What an unanswered append did, seen on whichever node applied it first (all replicas agree):
-   * its proposer crashed, but its effect is known. Appends no node ever applied are left out.
+   * Copies held for a ReadIndex round because the node's state showed a certain conflict (the
+   * HTTP route's early answer): request id -> the copy.
    */
-  private readonly appliedUnanswered = new Map<string, AppendOutcome>();
-  /**
-   * Appends held for a ReadIndex round because the node's state showed a certain conflict (the
-   * HTTP route's early answer): request id -> the append.
-   */
-  private readonly pendingPrechecks = new Map<string, { stream: string; index: number; call: number; input: StreamInput; command: AppendCommand; bytes: Uint8Array }>();
+  private readonly pendingPrechecks = new Map<string, { op: AppendOp; command: AppendCommand; bytes: Uint8Array }>();
   /** Strong reads in flight: request id -> the stream and when it was asked. */
   private readonly pendingReads = new Map<string, { stream: string; call: number }>();
   /** index -> event store hash after applying it, to compare replicas. */
@@ -214,6 +241,7 @@ export class Simulation {
     commitIndex: 0,
     streamOperations: 0,
     earlyConflicts: 0,
+    appendRetries: 0,
   };
   private readonly opts: Required<Omit<SimulationOptions, 'faults' | 'raft'>> & { faults: FaultProfile; raft: Partial<RaftOptions> };
   private readonly queue = new EventQueue<SimEvent>();
@@ -233,6 +261,7 @@ export class Simulation {
   private readonly clientRng: SeededRandom;
   private readonly nodeRng: SeededRandom;
   private readonly routeRng: SeededRandom;
+  private readonly retryRng: SeededRandom;
 
   // ---- global history the invariants are checked against
   /** term -> the one leader elected in it (Election Safety, §5.2). */
@@ -259,6 +288,7 @@ export class Simulation {
       traceLength: options.traceLength ?? 40,
       eventStore: options.eventStore ?? false,
       earlyConflictShare: options.earlyConflictShare ?? 0.5,
+      clientRetries: options.clientRetries ?? true,
       faults: { ...defaultFaults, ...options.faults },
       raft: options.raft ?? {},
     };
@@ -268,6 +298,7 @@ export class Simulation {
     this.clientRng = root.fork();
     this.nodeRng = root.fork();
     this.routeRng = root.fork();
+    this.retryRng = root.fork();
     const voters: NodeId[] = [];
     for (let i = 1; i <= options.nodes; i++) voters.push(`n${i}` as NodeId);
     this.nextNodeNumber = options.nodes + 1;
@@ -318,6 +349,9 @@ export class Simulation {
       case 'Heal':
         this.cut.clear();
         this.log('heal partitions');
+        return;
+      case 'ClientRetry':
+        this.retryAppend(ev.append);
         return;
       case 'Chaos':
         if (this.chaos) {
@@ -528,13 +562,11 @@ export class Simulation {
       this.stats.messagesDropped++;
       return;
     }
-    // A forwarded proposal is never duplicated when the event store runs: the real transport
-    // sends each message once over TCP, and a duplicate would stand for a client re-sending a
-    // request whose answer it already has. The store dedupes a repeated *successful* append by
-    // its event ids, but a repeated *refused* conditional append may succeed later (Raft thesis
-    // §6.3's client sessions would cover that; see docs/event-storage.md). The draw is kept so
-    // that seeds replay the same way with and without this rule.
-    const duplicated = this.netRng.float() < f.duplicate && !(this.opts.eventStore && m.type === 'Propose');
+    // A duplicated forwarded proposal stands for a client re-sending a request (the real
+    // transport sends each message once, over TCP): in event-store mode only with client
+    // retries, which the store answers consistently since it remembers refused appends.
+    // The draw is kept so that seeds replay the same way with and without this rule.
+    const duplicated = this.netRng.float() < f.duplicate && !(this.opts.eventStore && !this.opts.clientRetries && m.type === 'Propose');
     const copies = duplicated ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       this.queue.push(this.now + 1 + this.netRng.int(f.maxDelay), { kind: 'Deliver', msg: m });
@@ -896,8 +928,8 @@ export class Simulation {
     let outcome: AppendOutcome | undefined;
     if (e.type === 'Normal' && e.data.length > 0) {
       outcome = store.apply(e.index, `e${e.index}`, e.data);
-      const data = dec.decode(e.data);
-      if (this.pendingAppends.has(data) && !this.appliedUnanswered.has(data)) this.appliedUnanswered.set(data, outcome);
+      const op = this.appendCopies.get(dec.decode(e.data));
+      if (op !== undefined) this.checkCopyOutcome(op, outcome, `applied at ${e.index}`);
     } else {
       store.skip(e.index);
     }
@@ -923,25 +955,45 @@ export class Simulation {
       timestamp: this.now,
       appends: [{ stream, expectedVersion: expected, events: Array.from({ length: count }, (_, i) => ({ id: `ev${n}.${i}`, type: 'Happened', data: { n }, metadata: null, schemaVersion: 1 })) }],
     };
+    const op: AppendOp = { stream, index: n, call: this.now, input: { kind: 'append', expected, count }, command, copies: 1, answer: undefined, effect: undefined };
+    this.appendOps.set(n, op);
+    this.submitAppend(node, op, command);
+    if (this.opts.clientRetries) this.queue.push(this.now + RETRY_AFTER + this.retryRng.int(RETRY_SPREAD), { kind: 'ClientRetry', append: n });
+  }
+
+  /** The client had no answer yet: it sends the same append (same ids, a new timestamp) through another node. */
+  private retryAppend(n: number): void {
+    const op = this.appendOps.get(n);
+    if (op === undefined || op.answer !== undefined || op.copies >= MAX_APPEND_COPIES) return;
+    const live = this.liveNodes().filter((x) => x.removedAt === undefined);
+    const node = live[this.retryRng.int(Math.max(1, live.length))];
+    if (node?.raw !== undefined) {
+      op.copies++;
+      this.stats.appendRetries++;
+      this.submitAppend(node, op, { ...op.command, timestamp: this.now });
+    }
+    this.queue.push(this.now + RETRY_AFTER + this.retryRng.int(RETRY_SPREAD), { kind: 'ClientRetry', append: n });
+  }
+
+  private submitAppend(node: SimNode, op: AppendOp, command: AppendCommand): void {
     const bytes = encodeCommand(command);
-    const input: StreamInput = { kind: 'append', expected, count };
     // The HTTP route (event-routes.ts) answers an append that this node's state shows certain to
     // conflict without a log entry, after a ReadIndex round.
     if (this.routeRng.float() < this.opts.earlyConflictShare && node.events?.certainConflict(command) !== undefined) {
-      const requestId = `c${n}`;
-      this.pendingPrechecks.set(requestId, { stream, index: n, call: this.now, input, command, bytes });
+      const requestId = op.copies === 1 ? `c${op.index}` : `c${op.index}.${op.copies}`;
+      this.pendingPrechecks.set(requestId, { op, command, bytes });
       this.awaitReadIndex(node, requestId);
     } else {
-      this.proposeAppend(node, { stream, index: n, call: this.now, input }, bytes);
+      this.proposeAppend(node, op, bytes);
     }
     this.pump(node);
   }
 
-  private proposeAppend(node: SimNode, op: { stream: string; index: number; call: number; input: StreamInput }, bytes: Uint8Array): void {
+  private proposeAppend(node: SimNode, op: AppendOp, bytes: Uint8Array): void {
     if (node.raw?.propose(bytes).ok !== true) return;
     const data = dec.decode(bytes);
     node.writes.set(data, this.now);
-    this.pendingAppends.set(data, op);
+    this.appendCopies.set(data, op);
   }
 
   /** Starts the ReadIndex round an early answer waits for; without one (no leader) it is dropped. */
@@ -952,27 +1004,53 @@ export class Simulation {
 
   /** The ReadIndex round of an early answer is served: answer the conflict, or log the append after all. */
   private answerPrecheck(node: SimNode, requestId: string): void {
-    const op = this.pendingPrechecks.get(requestId);
-    if (op === undefined || node.events === undefined) return;
+    const held = this.pendingPrechecks.get(requestId);
+    if (held === undefined || node.events === undefined) return;
     this.pendingPrechecks.delete(requestId);
-    const conflict = node.events.certainConflict(op.command);
+    const conflict = node.events.certainConflict(held.command);
     if (conflict === undefined) {
-      this.proposeAppend(node, op, op.bytes);
+      this.proposeAppend(node, held.op, held.bytes);
       return;
     }
     this.stats.earlyConflicts++;
-    this.lastSeenVersion.set(op.stream, conflict.actual);
-    this.record(op.stream, { call: op.call, ret: this.now, input: op.input, output: { kind: 'conflict', actual: conflict.actual } });
+    this.checkCopyOutcome(held.op, conflict, 'answered early');
+    this.answer(held.op, conflict);
   }
 
   private answerAppend(data: string, outcome: AppendOutcome): void {
-    const op = this.pendingAppends.get(data);
-    if (op === undefined) return;
-    this.pendingAppends.delete(data);
+    const op = this.appendCopies.get(data);
+    if (op !== undefined) this.answer(op, outcome);
+  }
+
+  /** Tells the client `outcome`, unless another copy's answer came first (the two must agree). */
+  private answer(op: AppendOp, outcome: AppendOutcome): void {
     const output = streamOutput(outcome);
     if (output === undefined) throw this.violation(`append ${op.index} was refused: ${outcome.ok ? 'no result' : outcome.error}`);
+    if (op.answer !== undefined) {
+      if (!sameAnswer(op.answer, output)) throw this.violation(`Exactly-once: copies of append ${op.index} were answered ${JSON.stringify(op.answer)} and ${JSON.stringify(output)}`);
+      return;
+    }
+    op.answer = output;
     this.lastSeenVersion.set(op.stream, output.kind === 'appended' ? output.firstVersion + (op.input.kind === 'append' ? op.input.count : 1) - 1 : output.kind === 'conflict' ? output.actual : -1);
     this.record(op.stream, { call: op.call, ret: this.now, input: op.input, output });
+  }
+
+  /**
+   * A copy of an append applied (or answered early): the first such outcome is the append's
+   * effect, and every later copy must agree with it: appended at the same version (a duplicate),
+   * or refused too. A refused copy followed by a stored one is the lost-answer bug that the
+   * store's memory of refused appends prevents.
+   */
+  private checkCopyOutcome(op: AppendOp, outcome: AppendOutcome, how: string): void {
+    if (op.effect === undefined) {
+      op.effect = outcome;
+      return;
+    }
+    const first = streamOutput(op.effect);
+    const now = streamOutput(outcome);
+    if (first !== undefined && now !== undefined && !sameAnswer(first, now)) {
+      throw this.violation(`Exactly-once: a copy of append ${op.index} ${how} with ${JSON.stringify(now)}, an earlier copy had ${JSON.stringify(first)}`);
+    }
   }
 
   private answerRead(node: SimNode, requestId: string): void {
@@ -1000,13 +1078,12 @@ export class Simulation {
     // answer time is not), or never. Only a successful one changed what others observe; one that
     // was refused, or never applied, is left out: with no answer time it could float anywhere
     // after its call, and a few such appends multiply the orders the search must try.
-    for (const [data, op] of this.pendingAppends) {
-      const outcome = this.appliedUnanswered.get(data);
-      const output = outcome === undefined ? undefined : streamOutput(outcome);
+    for (const op of this.appendOps.values()) {
+      const output = op.answer !== undefined || op.effect === undefined ? undefined : streamOutput(op.effect);
       if (output?.kind !== 'appended') continue;
       this.record(op.stream, { call: op.call, ret: Infinity, input: op.input, output });
     }
-    this.pendingAppends.clear();
+    this.appendOps.clear();
     for (const [stream, ops] of this.streamOps) {
       if (!isLinearizable(streamModel, ops)) {
         const lines = [...ops].sort((a, b) => a.call - b.call).map((o) => `  [${o.call}, ${o.ret}] ${JSON.stringify(o.input)} -> ${o.output === undefined ? 'unanswered' : JSON.stringify(o.output)}`);
@@ -1053,6 +1130,12 @@ function mixHash(prev: number, digest: string): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h;
+}
+
+/** Two answers to one append agree: both appended at the same version, or both refused. */
+function sameAnswer(a: StreamOutput, b: StreamOutput): boolean {
+  if (a.kind === 'appended' && b.kind === 'appended') return a.firstVersion === b.firstVersion;
+  return a.kind === b.kind;
 }
 
 /** An append's outcome as the stream model sees it (undefined: neither appended nor a conflict). */
