@@ -70,4 +70,28 @@ describe('the TypeScript client against a real cluster', () => {
     expect(new Set(results.map((r) => r.version)).size).toBe(60);
     fixture.passed();
   }, 90_000);
+
+  it('tells the truth about a retried append whose first attempt reaches the log after the refused retry', async () => {
+    const c = await fixture.start(101);
+    const leader = await waitForLeader(c);
+    const [held, other] = c.specs.map((s) => s.id).filter((id) => id !== leader) as [string, string];
+    const client = new EventraftClient({ endpoints: [c.url(held), c.url(other)], timeoutMs: 1000, retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 20 } });
+    const committedThrough = async (id: string): Promise<number> => Number(/eventraft_raft_proposals_committed_total (\d+)/.exec(await (await fetch(`${c.url(id)}/metrics`)).text())?.[1]);
+    expect(await committedThrough(held)).toBe(0);
+
+    // The first attempt waits in a frozen node's socket; the client times out and retries through
+    // the other follower, where the stream does not exist yet: refused, and the client is told so.
+    c.signal(held, 'SIGSTOP');
+    const waiting = [{ id: 'c2d5f0b6-0000-4000-8000-000000000001', type: 'Waited', data: {} }];
+    await expect(client.appendToStream('waiting', waiting, { expectedVersion: 'exists' })).rejects.toBeInstanceOf(WrongExpectedVersionError);
+    await new EventraftClient({ endpoints: [c.url(leader)] }).appendToStream('waiting', [{ type: 'Created', data: {} }]);
+
+    // Thawed, the node serves the first attempt, which the stream now satisfies: it reaches the
+    // log, and is refused as its copy was (the client heard "refused"), not stored.
+    c.signal(held, 'SIGCONT');
+    await until('the first attempt to be applied', async () => ((await committedThrough(held)) === 1 ? true : undefined));
+    const stream = await new EventraftClient({ endpoints: [c.url(leader)] }).readStream('waiting');
+    expect(stream.events.map((e) => e.type)).toEqual(['Created']);
+    fixture.passed();
+  }, 60_000);
 });
