@@ -74,9 +74,11 @@ export interface EventStorage {
   view(): StorageView;
   /**
    * Replaces the whole state with `events` and `meta`, atomically (snapshot restore). Storage
-   * with makeDurable() may still be committing earlier writes: await it first.
+   * with makeDurable() may still be committing earlier writes: await it first. `events` is
+   * iterated once, in order, and may throw (a snapshot found bad on the way): then nothing
+   * changes.
    */
-  replace(events: readonly StoredEvent[], meta: StoreMeta, refused?: readonly RefusedAppend[]): void;
+  replace(events: Iterable<StoredEvent>, meta: StoreMeta, refused?: readonly RefusedAppend[]): void;
   /**
    * Present on storage that survives a restart: resolves once every write made so far is on
    * disk (fsynced), with the applied index of the last of them.
@@ -156,12 +158,13 @@ export class MemoryEventStorage implements EventStorage {
     };
   }
 
-  replace(events: readonly StoredEvent[], meta: StoreMeta, refused: readonly RefusedAppend[] = []): void {
-    this.events = [];
-    this.streams = new Map();
-    this.ids = new Map();
+  replace(events: Iterable<StoredEvent>, meta: StoreMeta, refused: readonly RefusedAppend[] = []): void {
+    const fresh = new MemoryEventStorage();
+    for (const e of events) fresh.add(e); // may throw: this store is untouched until the end
+    this.events = fresh.events;
+    this.streams = fresh.streams;
+    this.ids = fresh.ids;
     this.refused = new Map(refused.map((r) => [r.key, r]));
-    for (const e of events) this.add(e);
     this.current = meta;
   }
 

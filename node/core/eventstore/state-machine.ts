@@ -175,24 +175,23 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
 
   restore(index: LogIndex, data: Uint8Array): void {
     if (this.batch !== undefined) throw new Error('restore: a batch is open');
-    const lines = dec.decode(data).split('\n');
-    if (lines.at(-1) !== '') throw new Error('event store snapshot is truncated');
-    const { refused: refusedCount = 0, ...meta } = JSON.parse(lines[0] ?? '') as SnapshotHeader;
+    // Line by line from the bytes: the whole snapshot as one string would be capped by V8's
+    // string length (~512 MiB), and all its events at once by the heap.
+    if (data.length === 0 || data[data.length - 1] !== NEWLINE) throw new Error('event store snapshot is truncated');
+    const lines = snapshotLines(data);
+    const header = lines.next();
+    const { refused: refusedCount = 0, ...meta } = JSON.parse(header.done === true ? '' : header.value) as SnapshotHeader;
     if (meta.applied !== index) throw new Error(`event store snapshot is at ${meta.applied}, expected ${index}`);
-    if (!Number.isSafeInteger(refusedCount) || refusedCount < 0 || refusedCount > lines.length - 2) throw new Error(`event store snapshot has a bad count of refused appends: ${refusedCount}`);
-    const refused = lines.slice(1, 1 + refusedCount).map((line) => refusedAppend(line, index));
-    const events: StoredEvent[] = [];
-    let hash = EMPTY_HASH;
-    for (let i = 1 + refusedCount; i < lines.length - 1; i++) {
-      const json = lines[i] as string;
-      const event = JSON.parse(json) as RecordedEvent;
-      if (event.position !== events.length) throw new Error(`event store snapshot has position ${event.position} at ${events.length}`);
-      hash = chainHash(hash, json);
-      events.push({ event, json });
+    const badCount = new Error(`event store snapshot has a bad count of refused appends: ${refusedCount}`);
+    if (!Number.isSafeInteger(refusedCount) || refusedCount < 0) throw badCount;
+    const refused: RefusedAppend[] = [];
+    for (let i = 0; i < refusedCount; i++) {
+      const line = lines.next();
+      if (line.done === true) throw badCount;
+      refused.push(refusedAppend(line.value, index));
     }
-    // The hash chain proves the events are the ones the snapshot's taker stored.
-    if (hash !== meta.hash || events.length !== meta.nextPosition) throw new Error('event store snapshot does not match its hash; refusing it');
-    this.storage.replace(events, meta, refused);
+    // Storage writes the events as they are checked, and aborts if the check fails on the way.
+    this.storage.replace(verifiedEvents(lines, meta), meta, refused);
     this.refused = new Map(refused.map((r) => [r.key, r]));
   }
 
@@ -366,6 +365,38 @@ function* snapshotChunks(view: StorageView, refused: readonly RefusedAppend[]): 
   for (let p = 0; p < view.meta.nextPosition; p += SNAPSHOT_SLICE) {
     yield enc.encode(view.readAll(p, SNAPSHOT_SLICE).map((e) => `${e.json}\n`).join(''));
   }
+}
+
+const NEWLINE = 0x0a;
+
+/** The lines of a snapshot that ends with a newline, one string each. */
+function* snapshotLines(data: Uint8Array): Generator<string, undefined> {
+  // A newline byte never occurs inside a multi-byte UTF-8 character: each line decodes alone.
+  for (let start = 0; start < data.length; ) {
+    const end = data.indexOf(NEWLINE, start);
+    yield dec.decode(data.subarray(start, end));
+    start = end + 1;
+  }
+  return undefined;
+}
+
+/**
+ * The snapshot's event lines, parsed and checked as they go: positions from 0 without gaps, and
+ * at the end the hash chain and count the header states (they prove the events are the ones the
+ * snapshot's taker stored). Throws on the first problem.
+ */
+function* verifiedEvents(lines: Iterator<string, undefined>, meta: StoreMeta): Generator<StoredEvent> {
+  let hash = EMPTY_HASH;
+  let position = 0;
+  for (let line = lines.next(); line.done !== true; line = lines.next()) {
+    const json = line.value;
+    const event = JSON.parse(json) as RecordedEvent;
+    if (event.position !== position) throw new Error(`event store snapshot has position ${event.position} at ${position}`);
+    hash = chainHash(hash, json);
+    yield { event, json };
+    position++;
+  }
+  if (hash !== meta.hash || position !== meta.nextPosition) throw new Error('event store snapshot does not match its hash; refusing it');
 }
 
 /** A refused-append line of a snapshot, checked: the table decides outcomes, so bad data is refused. */

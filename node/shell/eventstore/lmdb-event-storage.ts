@@ -242,20 +242,39 @@ export class LmdbEventStorage implements EventStorage {
     };
   }
 
-  /** Precondition: no write is being committed (await makeDurable() first); pending ones are dropped. */
-  replace(events: readonly StoredEvent[], meta: StoreMeta, refused: readonly RefusedAppend[] = []): void {
+  /**
+   * Precondition: no write is being committed (await makeDurable() first); pending ones are
+   * dropped. The events are written as they are iterated, so a restore never holds the whole
+   * store in memory; if iterating them throws, the transaction is aborted and nothing changes.
+   */
+  replace(events: Iterable<StoredEvent>, meta: StoreMeta, refused: readonly RefusedAppend[] = []): void {
     // A commit queued before this synchronous transaction could land after it, over the new state.
     if (this.committing.length > 0) throw new StorageError('event store replace while writes are being committed: settle them first');
+    // The events' own failure (a restore refusing a snapshot) is rethrown as it is, not as a
+    // storage failure.
+    let refusedByEvents: { error: unknown } | undefined;
+    const checked = (function* () {
+      try {
+        yield* events;
+      } catch (error) {
+        refusedByEvents = { error };
+        throw error;
+      }
+    })();
+    // One transaction: a crash leaves the old state or the new one, never a mix.
+    try {
+      this.transact(() => {
+        for (const db of [this.events, this.streams, this.heads, this.ids, this.refused, this.metaDb]) db.clearSync();
+        this.putEvents(checked, putNow);
+        for (const r of refused) putNow(this.refused, r.key, r);
+        putNow(this.metaDb, 'meta', meta);
+      });
+    } catch (err) {
+      throw refusedByEvents === undefined ? err : refusedByEvents.error;
+    }
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.pending = new PendingWrites();
-    // One transaction: a crash leaves the old state or the new one, never a mix.
-    this.transact(() => {
-      for (const db of [this.events, this.streams, this.heads, this.ids, this.refused, this.metaDb]) db.clearSync();
-      this.putEvents(events, putNow);
-      for (const r of refused) putNow(this.refused, r.key, r);
-      putNow(this.metaDb, 'meta', meta);
-    });
     this.current = meta;
   }
 
@@ -303,7 +322,7 @@ export class LmdbEventStorage implements EventStorage {
   }
 
   /** The one place that knows which entries an event takes in the five databases. */
-  private putEvents(events: readonly StoredEvent[], put: Put): void {
+  private putEvents(events: Iterable<StoredEvent>, put: Put): void {
     for (const { event, json } of events) {
       put(this.events, event.position, json);
       put(this.streams, [event.stream, event.version], event.position);
@@ -314,8 +333,9 @@ export class LmdbEventStorage implements EventStorage {
 
   private transact(fn: () => void): void {
     try {
-      // Committed synchronously (visible to the next read), flushed to disk shortly after.
-      this.root.transactionSync(fn, SYNCHRONOUS_COMMIT_NO_FLUSH);
+      // Committed synchronously (visible to the next read), flushed to disk shortly after;
+      // aborted (nothing written) if fn throws.
+      this.root.transactionSync(fn, SYNCHRONOUS_COMMIT_NO_FLUSH | TransactionFlags.ABORTABLE);
     } catch (err) {
       throw new StorageError('event store write', { cause: err });
     }

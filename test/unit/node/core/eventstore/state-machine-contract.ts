@@ -262,16 +262,32 @@ export function describeEventStoreStateMachine(name: string, factory: StorageFac
         expect(target.sm.stateHash).toBe(sourceCopy.sm.stateHash);
       });
 
-      it('refuses a snapshot whose events do not match its hash, or that is for another index', async () => {
+      it('refuses a snapshot whose events do not match its hash, or that is for another index, and keeps its state', async () => {
         const source = new Harness(factory.make());
         source.run(cmd(to('a', 'any', 'e1', 'e2')));
         const bytes = await source.sm.snapshot().serialize(() => Promise.resolve());
-        const tampered = new TextEncoder().encode(new TextDecoder().decode(bytes).replace('"e2"', '"e9"'));
-        const target = new EventStoreStateMachine(factory.make());
-        expect(() => { target.restore(1 as LogIndex, tampered); }).toThrow(/hash/);
-        expect(() => { target.restore(2 as LogIndex, bytes); }).toThrow(/expected 2/);
-        expect(() => { target.restore(1 as LogIndex, bytes.subarray(0, bytes.length - 1)); }).toThrow(/truncated/);
-        expect(target.appliedIndex).toBe(0);
+        const text = new TextDecoder().decode(bytes);
+        const target = new Harness(factory.make());
+        target.run(cmd(to('mine', 'any', 'm1', 'm2', 'm3')));
+        await target.sm.makeDurable?.(); // as the driver does before a restore
+        const before = { hash: target.sm.stateHash, events: target.sm.reader.readAll(0, 10) };
+        const bad = (t: string) => new TextEncoder().encode(t);
+        // The last event is checked last: the store has written the others when the hash fails.
+        expect(() => { target.sm.restore(1 as LogIndex, bad(text.replace('"e2"', '"e9"'))); }).toThrow(/hash/);
+        expect(() => { target.sm.restore(1 as LogIndex, bad(text.replace('"position":1', '"position":5'))); }).toThrow(/position 5 at 1/);
+        expect(() => { target.sm.restore(1 as LogIndex, bad(text.replace('"e2"', 'e2'))); }).toThrow(SyntaxError);
+        expect(() => { target.sm.restore(2 as LogIndex, bytes); }).toThrow(/expected 2/);
+        expect(() => { target.sm.restore(1 as LogIndex, bytes.subarray(0, bytes.length - 1)); }).toThrow(/truncated/);
+        expect(() => { target.sm.restore(1 as LogIndex, new Uint8Array()); }).toThrow(/truncated/);
+        expect(target.sm.appliedIndex).toBe(1);
+        expect(target.sm.stateHash).toBe(before.hash);
+        expect(target.sm.reader.readAll(0, 10)).toEqual(before.events);
+        expect(target.sm.reader.streamVersion('a')).toBe(-1);
+        expect(target.sm.reader.positionOf('e1')).toBeUndefined();
+        // And it still takes a good one, and goes on from it.
+        target.sm.restore(1 as LogIndex, bytes);
+        expect(target.sm.stateHash).toBe(source.sm.stateHash);
+        expect(target.run(cmd(to('a', 1, 'e3')))).toMatchObject({ ok: true, results: [{ firstVersion: 2, firstPosition: 2 }] });
       });
 
       it('refuses a snapshot with a malformed refused append or count; takes one from before refusals were kept', async () => {
@@ -283,7 +299,10 @@ export function describeEventStoreStateMachine(name: string, factory: StorageFac
         const target = new EventStoreStateMachine(factory.make());
         const bad = (t: string) => new TextEncoder().encode(t);
         expect(() => { target.restore(2 as LogIndex, bad(text.replace('"WrongExpectedVersion"', '"Other"'))); }).toThrow(/malformed refused append/);
-        expect(() => { target.restore(2 as LogIndex, bad(text.replace('"refused":1', '"refused":5'))); }).toThrow(/count of refused appends/);
+        expect(() => { target.restore(2 as LogIndex, bad(text.replace('"refused":1', '"refused":5'))); }).toThrow(/malformed refused append/); // the event line
+        const [header = '', refusal = ''] = text.split('\n');
+        expect(() => { target.restore(2 as LogIndex, bad(`${header.replace('"refused":1', '"refused":3')}\n${refusal}\n`)); }).toThrow(/count of refused appends: 3/);
+        expect(() => { target.restore(2 as LogIndex, bad(text.replace('"refused":1', '"refused":-1'))); }).toThrow(/count of refused appends: -1/);
         expect(target.appliedIndex).toBe(0);
         // The old format: a header without a count, events straight after it.
         const lines = text.split('\n');
