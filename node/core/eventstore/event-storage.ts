@@ -183,7 +183,6 @@ export class MemoryEventStorage implements EventStorage {
   }
 }
 
-
 /** Refused appends oldest first, the order in which they are forgotten. */
 export function byIndex(refused: Iterable<RefusedAppend>): RefusedAppend[] {
   return [...refused].sort((a, b) => a.index - b.index);

@@ -328,7 +328,7 @@ function passed(expected: ExpectedVersion, actual: number): boolean {
 }
 
 function firstEventId(cmd: AppendCommand): string {
-  return (cmd.appends[0]?.events[0]?.id) ?? '';
+  return cmd.appends[0]?.events[0]?.id ?? '';
 }
 
 /** Names an append for its copies: the same streams, expectations and event ids, in order. */

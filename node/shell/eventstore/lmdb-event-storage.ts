@@ -321,7 +321,7 @@ export class LmdbEventStorage implements EventStorage {
     return out;
   }
 
-  /** The one place that knows which entries an event takes in the five databases. */
+  /** The one place that knows which entries an event takes in the databases. */
   private putEvents(events: Iterable<StoredEvent>, put: Put): void {
     for (const { event, json } of events) {
       put(this.events, event.position, json);
