@@ -1,6 +1,6 @@
 /** Jest runs every suite under test/: unit/, sim/ and the wider ones; slow suites are tagged by folder. */
 export default {
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/support/jest-environment.mjs',
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
