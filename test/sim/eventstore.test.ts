@@ -11,8 +11,8 @@ import { runCampaign } from './campaign.ts';
  */
 describe('simulation with the event store', () => {
   it.each([
-    [3, 300],
-    [5, 200],
+    [3, 1000],
+    [5, 600],
   ])('%i voters: %i seeds keep the store identical across replicas and every stream linearizable', (nodes, seeds) => {
     const result = runCampaign(1, seeds, { nodes, steps: 20_000, eventStore: true });
     if (result.failure) throw new Error(result.failure.report);
