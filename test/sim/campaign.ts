@@ -11,7 +11,7 @@ export interface CampaignResult {
 export function runCampaign(firstSeed: number, seeds: number, base: Omit<SimulationOptions, 'seed'>): CampaignResult {
   const totals: SimulationStats = {
     steps: 0, ticks: 0, leadersElected: 0, maxTerm: 0, writesAcked: 0, readsServed: 0, readsAborted: 0, confChanges: 0,
-    transfers: 0, snapshotsTaken: 0, snapshotsInstalled: 0, crashes: 0, messagesDelivered: 0, messagesDropped: 0, commitIndex: 0, streamOperations: 0, earlyConflicts: 0, appendRetries: 0,
+    transfers: 0, snapshotsTaken: 0, snapshotsInstalled: 0, crashes: 0, messagesDelivered: 0, messagesDropped: 0, commitIndex: 0, streamOperations: 0, earlyConflicts: 0, appendRetries: 0, refusalsRemembered: 0,
   };
   for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
     try {

@@ -7,7 +7,8 @@ import { runCampaign } from './campaign.ts';
  * they have no answer to through another node, and make strong reads of the streams' versions,
  * through crashes, partitions, membership changes and snapshot installs. After every applied
  * entry, replicas at the same index must have the same store hash; every copy of an append must
- * have the outcome of the first; at the end, every stream's history must be linearizable.
+ * have the outcome of the first; at the end, replicas at the same index must remember the same
+ * refused appends, and every stream's history must be linearizable.
  */
 describe('simulation with the event store', () => {
   it.each([
@@ -22,8 +23,10 @@ describe('simulation with the event store', () => {
     expect(result.totals.readsServed).toBeGreaterThan(seeds * 10);
     // The append route's early conflict answers (after a ReadIndex round) are in the histories.
     expect(result.totals.earlyConflicts).toBeGreaterThan(seeds * 10);
-    // Clients re-sent appends through other nodes.
+    // Clients re-sent appends through other nodes, and the replicas ended up remembering the
+    // same refused appends (compared at the end of each run).
     expect(result.totals.appendRetries).toBeGreaterThan(seeds * 20);
+    expect(result.totals.refusalsRemembered).toBeGreaterThan(seeds * 2);
   }, 300_000);
 });
 

@@ -203,6 +203,8 @@ export interface SimulationStats {
   earlyConflicts: number;
   /** Event-store mode: copies of appends re-sent by clients through another node. */
   appendRetries: number;
+  /** Event-store mode: refused appends the replicas remembered at the end of the run. */
+  refusalsRemembered: number;
 }
 
 export class Simulation {
@@ -242,6 +244,7 @@ export class Simulation {
     streamOperations: 0,
     earlyConflicts: 0,
     appendRetries: 0,
+    refusalsRemembered: 0,
   };
   private readonly opts: Required<Omit<SimulationOptions, 'faults' | 'raft'>> & { faults: FaultProfile; raft: Partial<RaftOptions> };
   private readonly queue = new EventQueue<SimEvent>();
@@ -314,7 +317,10 @@ export class Simulation {
     while (this.stats.steps < this.opts.steps) this.stepOnce();
     this.heal();
     this.checkLiveness();
-    if (this.opts.eventStore) this.checkStreamsLinearizable();
+    if (this.opts.eventStore) {
+      this.checkStoresAgree();
+      this.checkStreamsLinearizable();
+    }
     return this.stats;
   }
 
@@ -1070,6 +1076,23 @@ export class Simulation {
     ops.push(op);
     this.streamOps.set(stream, ops);
     this.stats.streamOperations++;
+  }
+
+  /**
+   * Replicas at the same index hold the same remembered refusals (outside the store hash, which
+   * covers events only): a table that differed would answer a later copy differently.
+   */
+  private checkStoresAgree(): void {
+    const byIndex = new Map<number, { id: NodeId; table: string }>();
+    for (const node of this.liveNodes()) {
+      const store = node.events;
+      if (store === undefined) continue;
+      const table = JSON.stringify(store.refusedAppends());
+      const other = byIndex.get(store.appliedIndex);
+      if (other === undefined) byIndex.set(store.appliedIndex, { id: node.id, table });
+      else if (other.table !== table) throw this.violation(`State Machine Safety: ${node.id} and ${other.id} at ${store.appliedIndex} remember different refused appends`);
+    }
+    this.stats.refusalsRemembered += Math.max(0, ...[...byIndex.values()].map((t) => (JSON.parse(t.table) as unknown[]).length));
   }
 
   /** Each stream's history, with unanswered appends open-ended, must be linearizable. */

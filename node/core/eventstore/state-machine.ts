@@ -85,6 +85,11 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
     return (this.batch?.meta ?? this.storage.meta).nextPosition;
   }
 
+  /** The refused appends remembered now, oldest first (part of the replicated state). */
+  refusedAppends(): RefusedAppend[] {
+    return [...this.refused.values()];
+  }
+
   /** Committed state for reads (not inside a batch). */
   get reader(): Pick<EventStorage, 'streamVersion' | 'readStream' | 'readAll' | 'eventAt' | 'positionOf'> {
     return this.storage;
