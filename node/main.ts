@@ -142,7 +142,7 @@ async function startNode(config: NodeConfig): Promise<void> {
     return fatal(err);
   }
   const projections = new ProjectionRunner({ events, domains, store: projectionStore, log, registry });
-  const storeMetrics = new StoreMetrics(registry);
+  const storeMetrics = new StoreMetrics(registry, { refusedAppends: () => events.refusedCount });
   let counted = events.nextPosition;
   driver.onApplied(() => {
     projections.notify();

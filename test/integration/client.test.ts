@@ -84,6 +84,10 @@ describe('the TypeScript client against a real cluster', () => {
     c.signal(held, 'SIGSTOP');
     const waiting = [{ id: 'c2d5f0b6-0000-4000-8000-000000000001', type: 'Waited', data: {} }];
     await expect(client.appendToStream('waiting', waiting, { expectedVersion: 'exists' })).rejects.toBeInstanceOf(WrongExpectedVersionError);
+    // Every running replica remembers the refusal (the frozen one will when it applies it).
+    for (const id of [leader, other]) {
+      await until(`${id} to remember the refusal`, async () => ((await (await fetch(`${c.url(id)}/metrics`)).text()).includes('eventraft_store_refused_appends 1') ? true : undefined));
+    }
     await new EventraftClient({ endpoints: [c.url(leader)] }).appendToStream('waiting', [{ type: 'Created', data: {} }]);
 
     // Thawed, the node serves the first attempt, which the stream now satisfies: it reaches the

@@ -85,6 +85,11 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
     return (this.batch?.meta ?? this.storage.meta).nextPosition;
   }
 
+  /** How many refused appends are remembered now. */
+  get refusedCount(): number {
+    return this.refused.size;
+  }
+
   /** The refused appends remembered now, oldest first (part of the replicated state). */
   refusedAppends(): RefusedAppend[] {
     return [...this.refused.values()];

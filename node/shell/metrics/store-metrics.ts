@@ -1,4 +1,4 @@
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 
 /** The event store's metrics (ARCHITECTURE §7). */
@@ -8,8 +8,17 @@ export class StoreMetrics {
   /** Time from receiving an append or a command to acknowledging it, on the node that received it. */
   readonly appendDuration: Histogram;
 
-  constructor(registry: Registry) {
+  /** `refusedAppends`: how many refused appends the store remembers now, read at each scrape. */
+  constructor(registry: Registry, sources: { readonly refusedAppends: () => number }) {
     const registers = [registry];
+    new Gauge({
+      name: 'eventraft_store_refused_appends',
+      help: 'Refused appends this node remembers so that a late copy of one is refused too (at most 10,000)',
+      registers,
+      collect() {
+        this.set(sources.refusedAppends());
+      },
+    });
     this.eventsAppended = new Counter({ name: 'eventraft_events_appended_total', help: 'Events stored by this node', registers });
     this.appendDuration = new Histogram({
       name: 'eventraft_append_duration_seconds',
