@@ -106,7 +106,8 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
    * certain because a stream's version only grows: once a stream is past an expected number (or
    * exists where `no_stream` was expected) it stays so. An append with any id already stored may
    * be a retry, whose answer is the original result: never a certain conflict. Nor is one whose
-   * first unmet expectation may still come true (`exists`, or a number the stream has not reached).
+   * first unmet expectation may still come true (`exists`, or a number the stream has not reached),
+   * nor one with a remembered refusal under its first id (apply answers it from the record).
    *
    * A copy of `cmd` in flight (a client's retry) therefore meets the same conflict when applied:
    * answering it early can never contradict what the log does with the copy.
