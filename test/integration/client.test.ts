@@ -96,6 +96,10 @@ describe('the TypeScript client against a real cluster', () => {
     await until('the first attempt to be applied', async () => ((await committedThrough(held)) === 1 ? true : undefined));
     const stream = await new EventraftClient({ endpoints: [c.url(leader)] }).readStream('waiting');
     expect(stream.events.map((e) => e.type)).toEqual(['Created']);
+    // Sent once more, the same append gets the same answer, marked as repeated.
+    const again = await fetch(`${c.url(other)}/v1/streams/waiting/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ expectedVersion: 'exists', events: waiting }) });
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({ code: 'WrongExpectedVersion', stream: 'waiting', expected: 'exists', actual: -1, repeated: true, detail: expect.stringContaining('was refused before') as unknown });
     fixture.passed();
   }, 60_000);
 });

@@ -259,7 +259,7 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
     const r = this.refused.get(firstEventId(cmd));
     // The fingerprint only on a hit: most appends have no record under their first id.
     if (r === undefined) return undefined;
-    return r.fingerprint === fingerprint(cmd) ? r.outcome : undefined;
+    return r.fingerprint === fingerprint(cmd) ? { ...r.outcome, repeated: true } : undefined;
   }
 
   /**

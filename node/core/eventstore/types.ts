@@ -75,6 +75,14 @@ export interface StreamAppendResult {
  */
 export type AppendOutcome =
   | { readonly ok: true; readonly results: readonly StreamAppendResult[]; readonly duplicate: boolean }
-  | { readonly ok: false; readonly error: 'WrongExpectedVersion'; readonly stream: string; readonly expected: ExpectedVersion; readonly actual: number }
+  | {
+      readonly ok: false;
+      readonly error: 'WrongExpectedVersion';
+      readonly stream: string;
+      readonly expected: ExpectedVersion;
+      readonly actual: number;
+      /** Set on a copy of an append refused before: `actual` is the version at that first refusal. */
+      readonly repeated?: true;
+    }
   | { readonly ok: false; readonly error: 'EventIdConflict'; readonly detail: string }
   | { readonly ok: false; readonly error: 'InvalidCommand'; readonly detail: string };

@@ -183,12 +183,16 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
 type WrongExpectedVersion = Extract<AppendOutcome, { error: 'WrongExpectedVersion' }>;
 
 function wrongExpectedVersion(outcome: WrongExpectedVersion): HttpProblem {
+  const expected = String(outcome.expected);
   return new HttpProblem({
     status: 409,
     code: 'WrongExpectedVersion',
     title: 'Wrong expected version',
-    detail: `stream ${outcome.stream} is at version ${outcome.actual}, the append expected ${String(outcome.expected)}`,
-    extra: { stream: outcome.stream, expected: outcome.expected, actual: outcome.actual },
+    detail:
+      outcome.repeated === true
+        ? `this append (the same event ids and expectations) was refused before, when stream ${outcome.stream} was at version ${outcome.actual} and it expected ${expected}; a copy gets the same answer. To try again, change the expectation or the event ids`
+        : `stream ${outcome.stream} is at version ${outcome.actual}, the append expected ${expected}`,
+    extra: { stream: outcome.stream, expected: outcome.expected, actual: outcome.actual, ...(outcome.repeated === true ? { repeated: true } : {}) },
   });
 }
 
