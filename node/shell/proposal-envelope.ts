@@ -42,4 +42,3 @@ export function requestIdOf(id: string): string {
   const at = id.lastIndexOf('\u0000');
   return at < 0 ? id : id.slice(0, at);
 }
-

@@ -1084,6 +1084,7 @@ export class Simulation {
    */
   private checkStoresAgree(): void {
     const byIndex = new Map<number, { id: NodeId; table: string }>();
+    let remembered = 0;
     for (const node of this.liveNodes()) {
       const store = node.events;
       if (store === undefined) continue;
@@ -1091,8 +1092,9 @@ export class Simulation {
       const other = byIndex.get(store.appliedIndex);
       if (other === undefined) byIndex.set(store.appliedIndex, { id: node.id, table });
       else if (other.table !== table) throw this.violation(`State Machine Safety: ${node.id} and ${other.id} at ${store.appliedIndex} remember different refused appends`);
+      remembered = Math.max(remembered, store.refusedCount);
     }
-    this.stats.refusalsRemembered += Math.max(0, ...[...byIndex.values()].map((t) => (JSON.parse(t.table) as unknown[]).length));
+    this.stats.refusalsRemembered += remembered;
   }
 
   /** Each stream's history, with unanswered appends open-ended, must be linearizable. */

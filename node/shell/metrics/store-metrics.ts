@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { REMEMBERED_REFUSALS } from '../../core/eventstore/index.ts';
 
 /** The event store's metrics (ARCHITECTURE §7). */
 export class StoreMetrics {
@@ -13,7 +14,7 @@ export class StoreMetrics {
     const registers = [registry];
     new Gauge({
       name: 'eventraft_store_refused_appends',
-      help: 'Refused appends this node remembers so that a late copy of one is refused too (at most 10,000)',
+      help: `Refused appends this node remembers so that a late copy of one is refused too (at most ${String(REMEMBERED_REFUSALS)})`,
       registers,
       collect() {
         this.set(sources.refusedAppends());
