@@ -40,7 +40,10 @@ export interface ReplicatedStateMachine<Result> {
   readonly makeDurable?: () => Promise<LogIndex>;
 }
 
-/** A frozen view of a state machine at one log index. */
+/**
+ * A frozen view of a state machine at one log index, read once: by serialize() or by stream(),
+ * either of which releases the view when done.
+ */
 export interface StateSnapshot {
   readonly index: LogIndex;
   /**
@@ -48,4 +51,32 @@ export interface StateSnapshot {
    * between them, so the caller's other work (applying, answering peers) is not held up.
    */
   serialize(pause: () => Promise<void>): Promise<Uint8Array>;
+  /**
+   * The same bytes as slices made on demand, so that whoever sends them holds one slice at a
+   * time, whatever the size of the state.
+   */
+  stream(): SnapshotStream;
+}
+
+/** A snapshot's bytes, pulled one slice at a time. */
+export interface SnapshotStream {
+  /** The next slice, or undefined at the end (the view is released then). Throws if reading fails. */
+  next(): Uint8Array | undefined;
+  /** Releases the view before the end (the receiver went away). Safe to call more than once. */
+  close(): void;
+}
+
+/** A stream of bytes already in memory, as one slice. */
+export function bytesStream(data: Uint8Array): SnapshotStream {
+  let rest: Uint8Array | undefined = data;
+  return {
+    next: () => {
+      const out = rest;
+      rest = undefined;
+      return out;
+    },
+    close: () => {
+      rest = undefined;
+    },
+  };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RawNode, durableCommittedPrefix, isVoter, members, mustSync } from '../core/raft/index.ts';
 import type { ConfChange, Entry, LogIndex, Membership, Message, MessageOf, NodeId, RaftOptions, Random, Ready, Status, Term } from '../core/raft/index.ts';
-import type { ReplicatedStateMachine } from '../core/state-machine.ts';
+import type { ReplicatedStateMachine, SnapshotStream } from '../core/state-machine.ts';
 import {
   ClusterChangeRejectedError,
   NoLeaderError,
@@ -21,6 +21,11 @@ import type { LogStore } from './storage/index.ts';
 /** What the driver needs from the network (PeerTransport, or a fake in tests). */
 export interface MessageSink {
   send(m: Message): void;
+  /**
+   * Sends an InstallSnapshot whose data (empty in `m`) is pulled from `body` as the connection
+   * takes it. The sink closes `body` when done or failed, and reports the outcome to the core.
+   */
+  sendSnapshot(m: MessageOf<'InstallSnapshot'>, body: SnapshotStream): void;
   setPeers(addresses: Readonly<Record<string, string>>): void;
 }
 
@@ -733,7 +738,7 @@ export class Driver<R> {
     this.log.info({ index, compactTo, syncMs, saveMs: +(performance.now() - synced).toFixed(1) }, 'log compacted behind the synced state');
   }
 
-  /** Hands `m` to the transport; an InstallSnapshot whose state the state machine keeps goes after serializing it. */
+  /** Hands `m` to the transport; an InstallSnapshot whose state the state machine keeps goes as a stream of it. */
   private send(m: Message): void {
     if (m.type === 'InstallSnapshot' && m.snapshot.data.length === 0 && this.o.stateMachine.makeDurable !== undefined) {
       this.snapshotsToSend.set(m.to, m); // the newest request per peer
@@ -746,41 +751,35 @@ export class Driver<R> {
   }
 
   /**
-   * Serializes the state machine as it is now, at applied index j, and sends it to every peer
-   * waiting for a snapshot, as a snapshot at j with j's term and membership. The core asked for
-   * its compaction point i <= j; j is committed, so the follower installs it as any snapshot and
-   * answers with j, which the leader's progress accepts (Snapshot state ends once the match
-   * reaches the log). Old and new followers alike get data that matches its metadata.
+   * Sends the state machine as it is now, at applied index j, to every peer waiting for a
+   * snapshot, as a snapshot at j with j's term and membership. The core asked for its compaction
+   * point i <= j; j is committed, so the follower installs it as any snapshot and answers with j,
+   * which the leader's progress accepts (Snapshot state ends once the match reaches the log). Old
+   * and new followers alike get data that matches its metadata.
+   *
+   * Each peer gets its own view, streamed as its connection takes it (as etcd streams its bolt
+   * file): the leader holds a slice at a time, not the whole state, however large it is.
    */
   private async sendStateSnapshots(): Promise<void> {
-    const pause = (): Promise<void> => (this.stopped ? Promise.reject(new ShuttingDownError()) : yieldToEventLoop());
     // Let the Ready that asked for it finish first: the state is consistent between Readies.
     await yieldToEventLoop();
-    while (this.snapshotsToSend.size > 0 && !this.stopped) {
-      const index = this.o.stateMachine.appliedIndex;
-      const term = this.raw.raft.log.term(index);
-      const requests = [...this.snapshotsToSend.values()];
-      this.snapshotsToSend.clear();
-      if (term === undefined || index < this.o.store.snapshot().metadata.index) {
-        // Cannot happen on a leader (it applies only entries of its own log); let the core retry.
-        for (const m of requests) this.raw.reportSnapshot(m.to, false);
-        this.log.warn({ index }, 'state snapshot not sent: the applied index is outside the log');
-        this.kick();
-        return;
-      }
-      const membership = this.raw.membershipAt(index);
-      // Taken in the same turn as the index above: the view is at that index. serialize() closes it.
-      const view = this.o.stateMachine.snapshot();
-      try {
-        const data = await view.serialize(pause);
-        for (const m of requests) this.o.transport.send({ ...m, snapshot: { metadata: { index, term, membership }, data } });
-        this.log.info({ index, bytes: data.length, to: requests.map((m) => m.to) }, 'sending state snapshot');
-      } catch (err) {
-        for (const m of requests) this.raw.reportSnapshot(m.to, false);
-        if (!(err instanceof ShuttingDownError)) this.log.error({ err }, 'could not serialize the state for a snapshot');
-      }
+    if (this.stopped || this.snapshotsToSend.size === 0) return;
+    const index = this.o.stateMachine.appliedIndex;
+    const term = this.raw.raft.log.term(index);
+    const requests = [...this.snapshotsToSend.values()];
+    this.snapshotsToSend.clear();
+    if (term === undefined || index < this.o.store.snapshot().metadata.index) {
+      // Cannot happen on a leader (it applies only entries of its own log); let the core retry.
+      for (const m of requests) this.raw.reportSnapshot(m.to, false);
+      this.log.warn({ index }, 'state snapshot not sent: the applied index is outside the log');
       this.kick();
+      return;
     }
+    const membership = this.raw.membershipAt(index);
+    // Views taken in the same turn as the index above: each is at that index.
+    for (const m of requests) this.o.transport.sendSnapshot({ ...m, snapshot: { metadata: { index, term, membership }, data: NO_DATA } }, this.o.stateMachine.snapshot().stream());
+    this.log.info({ index, to: requests.map((m) => m.to) }, 'streaming state snapshot');
+    this.kick();
   }
 
   /** Drops an attempt's waiter, and its request's entry in `attempts` if it is still this attempt. */

@@ -326,9 +326,9 @@ describe('a 3-node cluster of real processes', () => {
     // schedule: a line may arrive after an HTTP answer sent later. Wait for each.
     const logged = (id: string, text: string): Promise<true> => until(`${id} to log "${text}"`, () => (c.logs.get(id)?.some((l) => l.includes(text)) === true ? true : undefined), 5_000);
     await logged(victim, 'installed snapshot from leader');
-    // The leader's own snapshots hold no copy of the state (it is in lmdb): it serialized it to send.
+    // The leader's own snapshots hold no copy of the state (it is in lmdb): it streamed it to send.
     await logged(leader, 'log compacted behind the synced state');
-    await logged(leader, 'sending state snapshot');
+    await logged(leader, 'streaming state snapshot');
     // Restored from the snapshot plus the log after it: byte-identical events, the same hash.
     interface StoreView { store: { appliedIndex: number; events: number; hash: string } }
     const stores = await until('every node to reach the same applied index', async () => {

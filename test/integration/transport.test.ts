@@ -3,8 +3,10 @@ import fc from 'fast-check';
 import net from 'node:net';
 import { SeededRandom } from '../../node/core/raft/index.ts';
 import type { Message, NodeId } from '../../node/core/raft/index.ts';
-import { FrameKind, PeerTransport, encodeFrame, packValue } from '../../node/shell/transport/index.ts';
-import type { FrameRejection, HostPort, TransportObserver } from '../../node/shell/transport/index.ts';
+import { crc32 } from 'node:zlib';
+import type { SnapshotStream } from '../../node/core/state-machine.ts';
+import { FrameKind, PROTOCOL_VERSION, PeerTransport, encodeFrame, packValue } from '../../node/shell/transport/index.ts';
+import type { FrameRejection, HostPort, TransportObserver, TransportOptions } from '../../node/shell/transport/index.ts';
 
 const started: PeerTransport[] = [];
 afterEach(async () => {
@@ -19,7 +21,7 @@ interface Peer {
   readonly events: string[];
 }
 
-async function startPeer(id: string, host: string, observer: TransportObserver = {}, port = 0): Promise<Peer> {
+async function startPeer(id: string, host: string, observer: TransportObserver = {}, port = 0, options: Partial<TransportOptions> = {}): Promise<Peer> {
   const received: Message[] = [];
   const rejected: FrameRejection[] = [];
   const events: string[] = [];
@@ -33,6 +35,7 @@ async function startPeer(id: string, host: string, observer: TransportObserver =
       backoffInitialMs: 10,
       backoffMaxMs: 50,
       pingIntervalMs: 50,
+      ...options,
       observer: {
         frameRejected: (reason) => rejected.push(reason),
         snapshotSent: (peer, ok) => events.push(`snapshot ${peer} ${ok}`),
@@ -54,6 +57,39 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<void
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const hello = (cluster: string, from = 'x'): Buffer => encodeFrame(FrameKind.Hello, packValue({ cluster, from, version: PROTOCOL_VERSION }));
+
+const membership = { voters: ['a', 'b'], learners: [], addresses: {} };
+const installSnapshot = (from: string, to: string, data = new Uint8Array(0)): Extract<Message, { type: 'InstallSnapshot' }> =>
+  ({ type: 'InstallSnapshot', from, to, term: 2, snapshot: { metadata: { index: 100, term: 2, membership }, data } }) as unknown as Extract<Message, { type: 'InstallSnapshot' }>;
+
+/** A snapshot body of `slices` slices of `sliceBytes` (slice s filled with s), counting what was pulled. */
+class CountingBody implements SnapshotStream {
+  pulled = 0;
+  closed = false;
+  failAt: number | undefined;
+  readonly slices: number;
+  readonly sliceBytes: number;
+  constructor(slices: number, sliceBytes: number) {
+    this.slices = slices;
+    this.sliceBytes = sliceBytes;
+  }
+  next(): Uint8Array | undefined {
+    if (this.closed || this.pulled === this.slices) {
+      this.closed = true;
+      return undefined;
+    }
+    if (this.pulled === this.failAt) throw new Error('disk read failed');
+    return new Uint8Array(this.sliceBytes).fill(this.pulled++);
+  }
+  close(): void {
+    this.closed = true;
+  }
+  expected(): Buffer {
+    return Buffer.concat(Array.from({ length: this.slices }, (_, s) => new Uint8Array(this.sliceBytes).fill(s)));
   }
 }
 
@@ -112,7 +148,6 @@ describe('PeerTransport over TCP', () => {
 
   it('rejects truncated frames, oversized frames, strangers and spoofed senders', async () => {
     const b = await startPeer('b', '127.0.0.12');
-    const hello = (cluster: string, from = 'x'): Buffer => encodeFrame(FrameKind.Hello, packValue({ cluster, from, version: 1 }));
     const message = encodeFrame(FrameKind.Message, packValue(heartbeat('x', 'b')));
 
     await rawClient(b.address, Buffer.concat([hello('test-cluster'), message.subarray(0, message.length - 3)]));
@@ -139,14 +174,115 @@ describe('PeerTransport over TCP', () => {
     a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
     await until(() => a.transport.connectedPeers().length === 1, 'connection');
     const data = new Uint8Array(8 << 20).map((_, i) => i % 251);
-    const snapshot = { metadata: { index: 100, term: 2, membership: { voters: ['a', 'b'], learners: [], addresses: {} } }, data };
-    a.transport.send({ type: 'InstallSnapshot', from: 'a', to: 'b', term: 2, snapshot } as unknown as Message);
+    a.transport.send(installSnapshot('a', 'b', data));
     a.transport.send(heartbeat('a', 'b', 'overtakes'));
     await until(() => b.received.length === 2, 'snapshot and heartbeat', 15000);
     expect(b.received.map((m) => m.type)).toEqual(['Heartbeat', 'InstallSnapshot']);
     const got = b.received[1] as Extract<Message, { type: 'InstallSnapshot' }>;
     expect(Buffer.from(got.snapshot.data).equals(Buffer.from(data))).toBe(true);
+    expect(got.snapshot.metadata).toEqual({ index: 100, term: 2, membership });
     expect(a.events).toContain('snapshot b true');
+  });
+
+  it('pulls a streamed snapshot only as fast as the connection takes it, and closes its body', async () => {
+    const a = await startPeer('a', '127.0.0.11');
+    const b = await startPeer('b', '127.0.0.12');
+    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
+    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const body = new CountingBody(48, 1 << 20); // 48 MiB
+    a.transport.sendSnapshot(installSnapshot('a', 'b'), body);
+    // The first flush sends what the socket takes at once, not the whole state.
+    await new Promise((r) => setImmediate(r));
+    expect(body.pulled).toBeGreaterThan(0);
+    expect(body.pulled).toBeLessThan(8);
+    await until(() => b.received.length === 1, 'the snapshot', 30000);
+    const got = b.received[0] as Extract<Message, { type: 'InstallSnapshot' }>;
+    expect(Buffer.from(got.snapshot.data).equals(body.expected())).toBe(true);
+    expect(body.closed).toBe(true);
+    expect(a.events).toEqual(['snapshot b true']);
+  });
+
+  it('fails a snapshot whose body cannot be read: the connection is closed, the peer gets nothing, later messages get through', async () => {
+    const a = await startPeer('a', '127.0.0.11');
+    const b = await startPeer('b', '127.0.0.12');
+    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
+    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const body = new CountingBody(16, 1 << 20);
+    body.failAt = 3;
+    a.transport.sendSnapshot(installSnapshot('a', 'b'), body);
+    await until(() => a.events.includes('snapshot b false'), 'the failure');
+    expect(body.closed).toBe(true);
+    await until(() => a.transport.connectedPeers().length === 1, 'reconnection');
+    a.transport.send(heartbeat('a', 'b', 'after'));
+    await until(() => b.received.length === 1, 'the heartbeat');
+    expect(b.received.map((m) => m.type)).toEqual(['Heartbeat']);
+  });
+
+  it('fails a snapshot and closes its body when the peer goes away mid-stream', async () => {
+    const a = await startPeer('a', '127.0.0.11');
+    const b = await startPeer('b', '127.0.0.12');
+    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
+    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const body = new CountingBody(256, 1 << 20);
+    a.transport.sendSnapshot(installSnapshot('a', 'b'), body);
+    await until(() => body.pulled > 2, 'streaming');
+    await b.transport.stop();
+    await until(() => a.events.includes('snapshot b false'), 'the failure');
+    expect(body.closed).toBe(true);
+    expect(body.pulled).toBeLessThan(256);
+    expect(b.received).toEqual([]);
+  });
+
+  it('refuses a second snapshot to the same peer while one is streaming', async () => {
+    const a = await startPeer('a', '127.0.0.11');
+    const b = await startPeer('b', '127.0.0.12');
+    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
+    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const first = new CountingBody(16, 1 << 20);
+    const second = new CountingBody(1, 10);
+    a.transport.sendSnapshot(installSnapshot('a', 'b'), first);
+    a.transport.sendSnapshot(installSnapshot('a', 'b'), second);
+    expect(second.closed).toBe(true);
+    expect(second.pulled).toBe(0);
+    await until(() => b.received.length === 1, 'the first snapshot', 15000);
+    expect(a.events).toEqual(['snapshot b false', 'snapshot b true']);
+  });
+
+  it('rejects snapshot frames out of order or not matching their end, and delivers none of them', async () => {
+    const b = await startPeer('b', '127.0.0.12');
+    const data = Buffer.from('state bytes');
+    const begin = encodeFrame(FrameKind.SnapshotBegin, packValue(installSnapshot('x', 'b')));
+    const part = encodeFrame(FrameKind.SnapshotData, data);
+    const end = (bytes: number, crc: number): Buffer => encodeFrame(FrameKind.SnapshotEnd, packValue({ bytes, crc32: crc }));
+    const cases: [string, Buffer[], FrameRejection][] = [
+      ['data without a begin', [part], 'protocol'],
+      ['an end without a begin', [end(0, 0)], 'protocol'],
+      ['a begin inside a snapshot', [begin, part, begin], 'protocol'],
+      ['a wrong byte count', [begin, part, end(data.length + 1, crc32(data))], 'malformed'],
+      ['a wrong checksum', [begin, part, end(data.length, crc32(data) ^ 1)], 'malformed'],
+      ['a begin that is not an InstallSnapshot', [encodeFrame(FrameKind.SnapshotBegin, packValue(heartbeat('x', 'b')))], 'invalid_message'],
+      ['a begin that carries data', [encodeFrame(FrameKind.SnapshotBegin, packValue(installSnapshot('x', 'b', data)))], 'invalid_message'],
+    ];
+    for (const [what, frames, reason] of cases) {
+      const before = b.rejected.length;
+      await rawClient(b.address, Buffer.concat([hello('test-cluster'), ...frames]));
+      await until(() => b.rejected.length > before, what);
+      expect([what, b.rejected.at(-1)]).toEqual([what, reason]);
+    }
+    // The same frames in order, with a matching end, are one snapshot.
+    await rawClient(b.address, Buffer.concat([hello('test-cluster'), begin, part, end(data.length, crc32(data))]));
+    await until(() => b.received.length === 1, 'the valid snapshot');
+    expect(Buffer.from((b.received[0] as Extract<Message, { type: 'InstallSnapshot' }>).snapshot.data).toString()).toBe('state bytes');
+  });
+
+  it('refuses a snapshot larger than maxMessageBytes', async () => {
+    const b = await startPeer('b', '127.0.0.12', {}, 0, { maxMessageBytes: 1 << 20 });
+    const frames = [hello('test-cluster'), encodeFrame(FrameKind.SnapshotBegin, packValue(installSnapshot('x', 'b')))];
+    for (let i = 0; i < 5; i++) frames.push(encodeFrame(FrameKind.SnapshotData, Buffer.alloc(256 << 10)));
+    await rawClient(b.address, Buffer.concat(frames));
+    await until(() => b.rejected.length > 0, 'the rejection');
+    expect(b.rejected).toEqual(['oversized']);
+    expect(b.received).toEqual([]);
   });
 
   it('delivers an AppendEntries larger than a snapshot chunk (a lagging follower catching up)', async () => {

@@ -1,5 +1,5 @@
 import type { LogIndex } from '../raft/index.ts';
-import type { ReplicatedStateMachine, StateSnapshot } from '../state-machine.ts';
+import type { ReplicatedStateMachine, SnapshotStream, StateSnapshot } from '../state-machine.ts';
 import { decodeCommand } from './command.ts';
 import type { EventStorage, RefusedAppend, StorageView, StoreMeta, StoredEvent } from './event-storage.ts';
 import { concatBytes } from '../bytes.ts';
@@ -155,19 +155,41 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
   snapshot(): StateSnapshot {
     if (this.batch !== undefined) throw new Error('snapshot: a batch is open');
     const view = this.storage.view();
-    const refused = [...this.refused.values()];
+    const slices = snapshotChunks(view, [...this.refused.values()]);
+    let open = true;
+    const close = (): void => {
+      if (!open) return;
+      open = false;
+      view.close();
+    };
+    const stream: SnapshotStream = {
+      next: () => {
+        if (!open) return undefined;
+        try {
+          const r = slices.next();
+          if (r.done !== true) return r.value;
+        } catch (err) {
+          close();
+          throw err;
+        }
+        close();
+        return undefined;
+      },
+      close,
+    };
     return {
       index: view.meta.applied,
+      stream: () => stream,
       serialize: async (pause) => {
         try {
           const parts: Uint8Array[] = [];
-          for (const chunk of snapshotChunks(view, refused)) {
+          for (let slice = stream.next(); slice !== undefined; slice = stream.next()) {
             if (parts.length > 0) await pause();
-            parts.push(chunk);
+            parts.push(slice);
           }
           return concatBytes(parts);
         } finally {
-          view.close();
+          close();
         }
       },
     };

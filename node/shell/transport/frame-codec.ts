@@ -4,19 +4,23 @@ import { Packr } from 'msgpackr';
  * Peer wire format. Every frame is
  *   u32 length (of kind + payload) | u8 kind | payload
  * kinds:
- *   Hello     msgpack {cluster, from, version} - the first frame on a connection, from the dialer
- *   Message   msgpack Raft Message
- *   Chunk     part of a large message (an InstallSnapshot), more parts follow
- *   LastChunk the final part; the concatenated parts are one msgpack Raft Message
- *   Ping/Pong msgpack {sent} - round-trip time measurement
- * Chunks let a snapshot interleave with heartbeats instead of blocking the connection.
+ *   Hello         msgpack {cluster, from, version} - the first frame on a connection, from the dialer
+ *   Message       msgpack Raft Message
+ *   SnapshotBegin msgpack InstallSnapshot whose snapshot data is empty: its data follows
+ *   SnapshotData  raw bytes of that data, in order
+ *   SnapshotEnd   msgpack {bytes, crc32} of all the data: the snapshot is complete
+ *   Ping/Pong     msgpack {sent} - round-trip time measurement
+ * A snapshot's frames may have other frames between them (heartbeats and appends overtake it), and
+ * its data is made while it is sent: the sender never holds the whole of it, nor knows its size
+ * before the end. One snapshot at a time per connection.
  */
-export const FrameKind = { Hello: 1, Message: 2, Chunk: 3, LastChunk: 4, Ping: 5, Pong: 6 } as const;
+export const FrameKind = { Hello: 1, Message: 2, SnapshotBegin: 3, SnapshotData: 4, Ping: 5, Pong: 6, SnapshotEnd: 7 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 const KINDS = new Set<number>(Object.values(FrameKind));
 
 export const FRAME_HEADER_BYTES = 5;
-export const PROTOCOL_VERSION = 1;
+/** 2: snapshots streamed as SnapshotBegin/Data/End (1 sent them as chunks of one message). */
+export const PROTOCOL_VERSION = 2;
 
 // Plain maps and arrays only: no msgpackr records, so both ends need no shared codec state.
 const packr = new Packr({ useRecords: false, moreTypes: false });

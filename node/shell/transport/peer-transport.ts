@@ -1,5 +1,8 @@
 import net from 'node:net';
-import type { Message, NodeId, Random } from '../../core/raft/index.ts';
+import { crc32 } from 'node:zlib';
+import type { Message, MessageOf, NodeId, Random } from '../../core/raft/index.ts';
+import { bytesStream } from '../../core/state-machine.ts';
+import type { SnapshotStream } from '../../core/state-machine.ts';
 import { FrameDecoder, FrameError, FrameKind, PROTOCOL_VERSION, encodeFrame, packValue, unpackValue } from './frame-codec.ts';
 import type { FrameRejection } from './frame-codec.ts';
 import { validateMessage } from './message-validation.ts';
@@ -37,11 +40,11 @@ export interface TransportOptions {
   readonly advertise?: string;
   readonly random: Random;
   readonly observer?: TransportObserver;
-  /** Largest frame accepted (a whole message, or one chunk). */
+  /** Largest frame accepted (a whole message, or one frame of snapshot data). */
   readonly maxFrameBytes?: number;
-  /** Messages larger than this are sent as chunks (InstallSnapshot). */
+  /** A snapshot's data goes in frames of at most this many bytes. */
   readonly chunkBytes?: number;
-  /** Largest message reassembled from chunks. */
+  /** Largest snapshot accepted: its data is held in memory until it is complete. */
   readonly maxMessageBytes?: number;
   /** Bounded send queue per peer; beyond it messages are dropped (Raft retransmits). */
   readonly queueMaxMessages?: number;
@@ -66,6 +69,33 @@ const defaults = {
   backoffMaxMs: 2000,
   pingIntervalMs: 1000,
 } as const;
+
+/** A snapshot being received: its message, and the data so far. */
+interface IncomingSnapshot {
+  readonly message: MessageOf<'InstallSnapshot'>;
+  readonly parts: Buffer[];
+  bytes: number;
+  crc: number;
+}
+
+/** A snapshot being sent: the begin frame until it is written, then the data as it is pulled. */
+interface OutgoingSnapshot {
+  begin: Buffer | undefined;
+  readonly body: SnapshotStream;
+  /** What is left of the slice last pulled from `body`. */
+  rest: Uint8Array;
+  bytes: number;
+  crc: number;
+}
+
+/** A msgpack payload, or FrameError. */
+function unpackFrameValue(payload: Buffer): unknown {
+  try {
+    return unpackValue(payload);
+  } catch (err) {
+    throw new FrameError('malformed', String(err));
+  }
+}
 
 type Settings = Required<Omit<TransportOptions, 'observer' | 'advertise'>> & { readonly observer: TransportObserver; readonly advertise: string | undefined };
 
@@ -131,19 +161,41 @@ export class PeerTransport {
   }
 
   send(m: Message): void {
-    let conn = this.outbound.get(m.to);
+    if (m.type === 'InstallSnapshot') {
+      this.sendSnapshot({ ...m, snapshot: { ...m.snapshot, data: new Uint8Array(0) } }, bytesStream(m.snapshot.data));
+      return;
+    }
+    this.connection(m.to)?.send(m);
+  }
+
+  /**
+   * Streams an InstallSnapshot to its peer, pulling `body` as the connection takes it; reports
+   * the outcome through observer.snapshotSent, and closes `body` when done or failed.
+   */
+  sendSnapshot(m: MessageOf<'InstallSnapshot'>, body: SnapshotStream): void {
+    const conn = this.connection(m.to);
     if (conn === undefined) {
-      // Not a configured peer: answer on the address it announced when it dialed us, if any.
-      const address = this.learned.get(m.to);
+      body.close();
+      this.s.observer.snapshotSent?.(m.to, false);
+      return;
+    }
+    conn.sendSnapshot(m, body);
+  }
+
+  /** The connection to `peer`: configured, or back to the address it announced when it dialed us. */
+  private connection(peer: NodeId): Outbound | undefined {
+    let conn = this.outbound.get(peer);
+    if (conn === undefined) {
+      const address = this.learned.get(peer);
       const target = address === undefined ? undefined : parseHostPort(address);
       if (address === undefined || target === undefined || this.stopped) {
-        this.s.observer.messageDropped?.(m.to, 'unknown_peer');
-        return;
+        this.s.observer.messageDropped?.(peer, 'unknown_peer');
+        return undefined;
       }
-      conn = new Outbound(m.to, address, target, this.s);
-      this.outbound.set(m.to, conn);
+      conn = new Outbound(peer, address, target, this.s);
+      this.outbound.set(peer, conn);
     }
-    conn.send(m);
+    return conn;
   }
 
   connectedPeers(): NodeId[] {
@@ -169,8 +221,8 @@ export class PeerTransport {
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const decoder = new FrameDecoder(this.s.maxFrameBytes);
     let peer: NodeId | undefined;
-    let chunks: Buffer[] = [];
-    let chunkBytes = 0;
+    /** The snapshot whose data is arriving on this connection. */
+    let incoming: IncomingSnapshot | undefined;
     const reject = (err: FrameError): void => {
       this.s.observer.frameRejected?.(err.reason, remote, err.message);
       socket.destroy();
@@ -184,20 +236,34 @@ export class PeerTransport {
           }
           switch (frame.kind) {
             case FrameKind.Message:
-              this.deliver(frame.payload, peer);
+              this.onMessage(this.decode(frame.payload, peer));
               break;
-            case FrameKind.Chunk:
-            case FrameKind.LastChunk:
-              chunkBytes += frame.payload.length;
-              if (chunkBytes > this.s.maxMessageBytes) throw new FrameError('oversized', `chunked message exceeds ${this.s.maxMessageBytes} bytes`);
-              chunks.push(frame.payload);
-              if (frame.kind === FrameKind.LastChunk) {
-                const whole = Buffer.concat(chunks);
-                chunks = [];
-                chunkBytes = 0;
-                this.deliver(whole, peer);
+            case FrameKind.SnapshotBegin: {
+              if (incoming !== undefined) throw new FrameError('protocol', 'a snapshot began before the previous one ended');
+              const m = this.decode(frame.payload, peer);
+              if (m.type !== 'InstallSnapshot' || m.snapshot.data.length > 0) throw new FrameError('invalid_message', 'a snapshot must begin with an InstallSnapshot without data');
+              incoming = { message: m, parts: [], bytes: 0, crc: 0 };
+              break;
+            }
+            case FrameKind.SnapshotData:
+              if (incoming === undefined) throw new FrameError('protocol', 'snapshot data outside a snapshot');
+              incoming.bytes += frame.payload.length;
+              if (incoming.bytes > this.s.maxMessageBytes) throw new FrameError('oversized', `snapshot exceeds ${this.s.maxMessageBytes} bytes`);
+              incoming.crc = crc32(frame.payload, incoming.crc);
+              incoming.parts.push(frame.payload);
+              break;
+            case FrameKind.SnapshotEnd: {
+              if (incoming === undefined) throw new FrameError('protocol', 'snapshot end outside a snapshot');
+              const end = unpackFrameValue(frame.payload) as { bytes?: unknown; crc32?: unknown } | null;
+              if (end?.bytes !== incoming.bytes || end.crc32 !== incoming.crc) {
+                throw new FrameError('malformed', `snapshot data does not match its end frame (${incoming.bytes} bytes, crc ${incoming.crc}; end says ${String(end?.bytes)}, ${String(end?.crc32)})`);
               }
+              const { message } = incoming;
+              const data = Buffer.concat(incoming.parts);
+              incoming = undefined;
+              this.onMessage({ ...message, snapshot: { ...message.snapshot, data: new Uint8Array(data.buffer, data.byteOffset, data.length) } });
               break;
+            }
             case FrameKind.Ping:
               socket.write(encodeFrame(FrameKind.Pong, frame.payload));
               break;
@@ -240,18 +306,13 @@ export class PeerTransport {
     return from;
   }
 
-  private deliver(payload: Buffer, peer: NodeId): void {
-    let value: unknown;
-    try {
-      value = unpackValue(payload);
-    } catch (err) {
-      throw new FrameError('malformed', String(err));
-    }
-    const m = validateMessage(value);
+  /** A validated message from `peer` addressed to us, or FrameError. */
+  private decode(payload: Buffer, peer: NodeId): Message {
+    const m = validateMessage(unpackFrameValue(payload));
     if (typeof m === 'string') throw new FrameError('invalid_message', m);
     if (m.from !== peer) throw new FrameError('invalid_message', `message from ${m.from} on ${peer}'s connection`);
     if (m.to !== this.s.id) throw new FrameError('invalid_message', `message for ${m.to} delivered to ${this.s.id}`);
-    this.onMessage(m);
+    return m;
   }
 }
 
@@ -269,8 +330,8 @@ class Outbound {
   private writeTimer: NodeJS.Timeout | undefined;
   private queue: Buffer[] = [];
   private queueBytes = 0;
-  /** The InstallSnapshot being streamed, as remaining chunk frames. */
-  private snapshot: { chunks: Buffer[] } | undefined;
+  /** The InstallSnapshot being streamed. */
+  private snapshot: OutgoingSnapshot | undefined;
   private waitingForDrain = false;
   private flushScheduled = false;
 
@@ -292,15 +353,9 @@ class Outbound {
       // Not reachable right now: drop (Raft retransmits) and let the core probe.
       this.s.observer.messageDropped?.(this.peer, 'not_connected');
       this.s.observer.unreachable?.(this.peer);
-      if (m.type === 'InstallSnapshot') this.s.observer.snapshotSent?.(this.peer, false);
       return;
     }
     const payload = packValue(m);
-    if (m.type === 'InstallSnapshot' && payload.length > this.s.chunkBytes) {
-      // Streamed in chunks, so that heartbeats and appends can overtake it.
-      this.queueSnapshot(payload);
-      return;
-    }
     if (payload.length > this.s.maxFrameBytes) {
       // The receiver would refuse the frame. The core caps appends well below this.
       this.s.observer.messageDropped?.(this.peer, 'too_large');
@@ -316,6 +371,22 @@ class Outbound {
     this.scheduleFlush();
   }
 
+  sendSnapshot(m: MessageOf<'InstallSnapshot'>, body: SnapshotStream): void {
+    // Not connected, or one already on its way (one at a time per peer): refused, and the core
+    // retries after reportSnapshot(false) or its timeout.
+    if ((this.state !== 'connected' && this.state !== 'connecting') || this.snapshot !== undefined) {
+      body.close();
+      if (this.state === 'backoff') {
+        this.s.observer.messageDropped?.(this.peer, 'not_connected');
+        this.s.observer.unreachable?.(this.peer);
+      }
+      this.s.observer.snapshotSent?.(this.peer, false);
+      return;
+    }
+    this.snapshot = { begin: encodeFrame(FrameKind.SnapshotBegin, packValue(m)), body, rest: new Uint8Array(0), bytes: 0, crc: 0 };
+    this.scheduleFlush();
+  }
+
   close(): void {
     this.state = 'closed';
     clearTimeout(this.timer);
@@ -323,21 +394,6 @@ class Outbound {
     clearTimeout(this.writeTimer);
     this.socket?.destroy();
     this.failSnapshot();
-  }
-
-  private queueSnapshot(payload: Buffer): void {
-    if (this.snapshot !== undefined) {
-      // One at a time per peer; the core retries after reportSnapshot(false) or its timeout.
-      this.s.observer.snapshotSent?.(this.peer, false);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    for (let off = 0; off < payload.length; off += this.s.chunkBytes) {
-      const part = payload.subarray(off, off + this.s.chunkBytes);
-      chunks.push(encodeFrame(off + this.s.chunkBytes >= payload.length ? FrameKind.LastChunk : FrameKind.Chunk, part));
-    }
-    this.snapshot = { chunks };
-    this.scheduleFlush();
   }
 
   private dial(): void {
@@ -406,8 +462,10 @@ class Outbound {
   }
 
   private failSnapshot(): void {
-    if (this.snapshot === undefined) return;
+    const snapshot = this.snapshot;
+    if (snapshot === undefined) return;
     this.snapshot = undefined;
+    snapshot.body.close();
     this.s.observer.snapshotSent?.(this.peer, false);
   }
 
@@ -439,15 +497,8 @@ class Outbound {
   private writeQueued(socket: net.Socket): void {
     for (;;) {
       let frame = this.queue.shift();
-      if (frame !== undefined) {
-        this.queueBytes -= frame.length;
-      } else if (this.snapshot !== undefined) {
-        frame = this.snapshot.chunks.shift();
-        if (this.snapshot.chunks.length === 0) {
-          this.snapshot = undefined;
-          this.s.observer.snapshotSent?.(this.peer, true);
-        }
-      }
+      if (frame !== undefined) this.queueBytes -= frame.length;
+      else if (this.snapshot !== undefined) frame = this.nextSnapshotFrame(socket);
       if (frame === undefined) return;
       if (!socket.write(frame)) {
         this.waitingForDrain = true;
@@ -456,6 +507,43 @@ class Outbound {
       }
     }
   }
+
+  /**
+   * The snapshot's next frame, its data pulled from the state only now, when the socket takes
+   * more: at most one slice of it is in memory here. Its last frame ends the snapshot.
+   */
+  private nextSnapshotFrame(socket: net.Socket): Buffer | undefined {
+    const s = this.snapshot as OutgoingSnapshot;
+    if (s.begin !== undefined) {
+      const begin = s.begin;
+      s.begin = undefined;
+      return begin;
+    }
+    if (s.rest.length === 0) {
+      let slice: Uint8Array | undefined;
+      try {
+        slice = s.body.next();
+      } catch (err) {
+        // The receiver holds part of a snapshot that will never end: only closing the
+        // connection tells it to drop that part.
+        this.failSnapshot();
+        socket.destroy(new Error(`reading the snapshot for ${this.peer} failed: ${String(err)}`));
+        return undefined;
+      }
+      if (slice === undefined) {
+        this.snapshot = undefined;
+        this.s.observer.snapshotSent?.(this.peer, true);
+        return encodeFrame(FrameKind.SnapshotEnd, packValue({ bytes: s.bytes, crc32: s.crc }));
+      }
+      s.rest = slice;
+    }
+    const part = s.rest.subarray(0, this.s.chunkBytes);
+    s.rest = s.rest.subarray(part.length);
+    s.bytes += part.length;
+    s.crc = crc32(part, s.crc);
+    return encodeFrame(FrameKind.SnapshotData, part);
+  }
+
 }
 
 /** Parses "host:port" (IPv6 as "[::1]:port"). */

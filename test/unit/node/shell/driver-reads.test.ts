@@ -2,10 +2,12 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { SeededRandom } from '../../../../node/core/raft/index.ts';
 import type { LogIndex, Message, NodeId } from '../../../../node/core/raft/index.ts';
+import { bytesStream } from '../../../../node/core/state-machine.ts';
 import type { ReplicatedStateMachine, StateSnapshot } from '../../../../node/core/state-machine.ts';
 import { Driver } from '../../../../node/shell/driver.ts';
 import type { MessageSink } from '../../../../node/shell/driver.ts';
 import { MemoryLogStore } from '../../../../node/shell/storage/index.ts';
+import { withStreamedData } from '../../../support/snapshot-stream.ts';
 
 /**
  * Strong reads and retried proposals through the driver: three drivers in one process over an
@@ -37,7 +39,7 @@ class Register implements ReplicatedStateMachine<number> {
   }
   snapshot(): StateSnapshot {
     const data = new TextEncoder().encode(this.value);
-    return { index: this.appliedIndex, serialize: () => Promise.resolve(data) };
+    return { index: this.appliedIndex, serialize: () => Promise.resolve(data), stream: () => bytesStream(data) };
   }
   restore(index: LogIndex, data: Uint8Array): void {
     this.value = new TextDecoder().decode(data);
@@ -60,14 +62,14 @@ function startCluster(requestTimeoutMs = 5_000, electionTick = 100): { drivers: 
   const machines = new Map<NodeId, Register>();
   const random = new SeededRandom(7);
   for (const id of ids) {
-    const transport: MessageSink = {
-      send: (m) => {
-        sent.push(m);
-        if (silenced.has(id) || (m.type === 'ReadIndex' && readIndexLost.has(id))) return;
-        setImmediate(() => byId.get(m.to)?.receive(m));
-      },
-      setPeers: () => undefined,
+    const send = (m: Message): void => {
+      sent.push(m);
+      if (silenced.has(id) || (m.type === 'ReadIndex' && readIndexLost.has(id))) return;
+      setImmediate(() => byId.get(m.to)?.receive(m));
     };
+    const transport: MessageSink = { send, sendSnapshot: (m, body) => {
+      send(withStreamedData(m, body));
+    }, setPeers: () => undefined };
     const machine = new Register();
     machines.set(id, machine);
     const d = Driver.open<number>({

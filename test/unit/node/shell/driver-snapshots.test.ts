@@ -11,6 +11,7 @@ import { Driver } from '../../../../node/shell/driver.ts';
 import { LmdbEventStorage } from '../../../../node/shell/eventstore/index.ts';
 import { DiskLogStore } from '../../../../node/shell/storage/index.ts';
 import { until } from '../../../integration/support/node-cluster.ts';
+import { withStreamedData } from '../../../support/snapshot-stream.ts';
 
 /**
  * Log compaction with the event store, whose state lives in lmdb: three drivers in one process
@@ -53,18 +54,18 @@ async function open(id: NodeId, dir: string, lmdbDir = path.join(dir, 'events'))
 }
 
 function openDriver(id: NodeId, store: DiskLogStore, machine: EventStoreStateMachine): Driver<AppendOutcome> {
+  const send = (m: Message): void => {
+    sent.push(m);
+    if (isolated.has(m.from) || isolated.has(m.to)) return;
+    setImmediate(() => members.get(m.to)?.driver.receive(m));
+  };
   return Driver.open<AppendOutcome>({
     id,
     store,
     stateMachine: machine,
-    transport: {
-      send: (m) => {
-        sent.push(m);
-        if (isolated.has(m.from) || isolated.has(m.to)) return;
-        setImmediate(() => members.get(m.to)?.driver.receive(m));
-      },
-      setPeers: () => undefined,
-    },
+    transport: { send, sendSnapshot: (m, body) => {
+      send(withStreamedData(m, body));
+    }, setPeers: () => undefined },
     random: new SeededRandom(ids.indexOf(id) + 11),
     log: pino({ level: 'silent' }),
     tickMs: 10,
