@@ -30,8 +30,10 @@ export interface EventStoreOptions {
   readonly rememberedRefusals?: number;
 }
 
-/** Events per slice when a snapshot is serialized. */
-const SNAPSHOT_SLICE = 2_000;
+/** A snapshot's slices hold whole events and are cut once they reach this size. */
+const SNAPSHOT_SLICE_BYTES = 1 << 20;
+/** Events read from storage at a time while a snapshot is serialized. */
+const SNAPSHOT_READ_EVENTS = 16;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -395,9 +397,22 @@ interface SnapshotHeader extends StoreMeta {
 function* snapshotChunks(view: StorageView, refused: readonly RefusedAppend[]): Generator<Uint8Array> {
   const header: SnapshotHeader = { ...view.meta, refused: refused.length };
   yield enc.encode(`${JSON.stringify(header)}\n${refused.map((r) => `${JSON.stringify(r)}\n`).join('')}`);
-  for (let p = 0; p < view.meta.nextPosition; p += SNAPSHOT_SLICE) {
-    yield enc.encode(view.readAll(p, SNAPSHOT_SLICE).map((e) => `${e.json}\n`).join(''));
+  // Cut by size, not by count: events may be anything from a few bytes to the event size limit,
+  // and a slice is what a sender holds in memory at a time.
+  let lines: string[] = [];
+  let size = 0;
+  for (let p = 0; p < view.meta.nextPosition; p += SNAPSHOT_READ_EVENTS) {
+    for (const e of view.readAll(p, SNAPSHOT_READ_EVENTS)) {
+      lines.push(`${e.json}\n`);
+      size += e.json.length + 1;
+      if (size >= SNAPSHOT_SLICE_BYTES) {
+        yield enc.encode(lines.join(''));
+        lines = [];
+        size = 0;
+      }
+    }
   }
+  if (lines.length > 0) yield enc.encode(lines.join(''));
 }
 
 const NEWLINE = 0x0a;
