@@ -10,7 +10,7 @@ import type { LogStore, PersistBatch } from './log-store.ts';
 import { decodeRecord, encodeRecord } from './record-codec.ts';
 import type { LogRecord } from './record-codec.ts';
 import { MirroredStorage } from './mirrored-storage.ts';
-import { listSnapshots, pruneSnapshots, readSnapshot, writeSnapshot } from './snapshot-files.ts';
+import { listSnapshots, pruneSnapshots, readSnapshot, removeUnfinishedSnapshots, writeSnapshot } from './snapshot-files.ts';
 
 export interface DiskLogStoreOptions {
   /** Start a new segment once the current one exceeds this many bytes. */
@@ -119,6 +119,7 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
     // 1. The newest snapshot that verifies. An older one is acceptable only if the log still
     //    covers everything after it; the replay below checks that (no gap after the snapshot).
     let snapshotBytes = 0;
+    await removeUnfinishedSnapshots(snapDir);
     const snaps = await listSnapshots(snapDir);
     let loaded: Snapshot | undefined;
     for (const s of snaps) {
