@@ -209,13 +209,22 @@ export class EventStoreStateMachine implements ReplicatedStateMachine<AppendOutc
   }
 
   restore(index: LogIndex, data: Uint8Array): void {
+    this.restoreSlices(index, [data]);
+  }
+
+  /**
+   * restore() from the snapshot's bytes in slices, cut anywhere (a file read a piece at a time):
+   * only the event being checked and written is in memory. The slices must not be reused by
+   * whoever made them until the restore returns.
+   */
+  restoreSlices(index: LogIndex, slices: Iterable<Uint8Array>): void {
     if (this.batch !== undefined) throw new Error('restore: a batch is open');
     // Line by line from the bytes: the whole snapshot as one string would be capped by V8's
     // string length (~512 MiB), and all its events at once by the heap.
-    if (data.length === 0 || data[data.length - 1] !== NEWLINE) throw new Error('event store snapshot is truncated');
-    const lines = snapshotLines(data);
+    const lines = snapshotLines(slices);
     const header = lines.next();
-    const { refused: refusedCount = 0, ...meta } = JSON.parse(header.done === true ? '' : header.value) as SnapshotHeader;
+    if (header.done === true) throw new Error('event store snapshot is truncated');
+    const { refused: refusedCount = 0, ...meta } = JSON.parse(header.value) as SnapshotHeader;
     if (meta.applied !== index) throw new Error(`event store snapshot is at ${meta.applied}, expected ${index}`);
     const badCount = new Error(`event store snapshot has a bad count of refused appends: ${refusedCount}`);
     if (!Number.isSafeInteger(refusedCount) || refusedCount < 0) throw badCount;
@@ -417,14 +426,30 @@ function* snapshotChunks(view: StorageView, refused: readonly RefusedAppend[]): 
 
 const NEWLINE = 0x0a;
 
-/** The lines of a snapshot that ends with a newline, one string each. */
-function* snapshotLines(data: Uint8Array): Generator<string, undefined> {
-  // A newline byte never occurs inside a multi-byte UTF-8 character: each line decodes alone.
-  for (let start = 0; start < data.length; ) {
-    const end = data.indexOf(NEWLINE, start);
-    yield dec.decode(data.subarray(start, end));
-    start = end + 1;
+/**
+ * The lines of a snapshot, one string each, from its bytes in slices cut anywhere. Throws at the
+ * end if the bytes do not end with a newline (a snapshot cut short).
+ */
+function* snapshotLines(slices: Iterable<Uint8Array>): Generator<string, undefined> {
+  // A newline byte never occurs inside a multi-byte UTF-8 character: each line decodes alone,
+  // once the pieces of it that straddle slices are put together.
+  let carried: Uint8Array[] = [];
+  for (const slice of slices) {
+    let start = 0;
+    for (let end = slice.indexOf(NEWLINE); end !== -1; end = slice.indexOf(NEWLINE, start)) {
+      const piece = slice.subarray(start, end);
+      if (carried.length === 0) {
+        yield dec.decode(piece);
+      } else {
+        carried.push(piece);
+        yield dec.decode(concatBytes(carried));
+        carried = [];
+      }
+      start = end + 1;
+    }
+    if (start < slice.length) carried.push(slice.subarray(start));
   }
+  if (carried.length > 0) throw new Error('event store snapshot is truncated');
   return undefined;
 }
 
