@@ -31,6 +31,11 @@ export interface ReplicatedStateMachine<Result> {
   /** Replaces the whole state with a snapshot taken at `index`. */
   restore(index: LogIndex, data: Uint8Array): void;
   /**
+   * restore() from the snapshot's bytes in slices cut anywhere, pulled as it goes (a file read a
+   * piece at a time): the whole snapshot need never be in memory.
+   */
+  restoreSlices(index: LogIndex, slices: Iterable<Uint8Array>): void;
+  /**
    * Present when the state machine keeps its state and applied index on disk itself. Resolves,
    * once everything applied so far survives a crash, with the applied index it covers. The driver
    * then compacts the log behind that index without writing a copy of the state, and serializes
@@ -64,6 +69,26 @@ export interface SnapshotStream {
   next(): Uint8Array | undefined;
   /** Releases the view before the end (the receiver went away). Safe to call more than once. */
   close(): void;
+}
+
+/** A stream of the slices of `slices`, pulled one at a time. */
+export function slicesStream(slices: Iterable<Uint8Array>): SnapshotStream {
+  const it = slices[Symbol.iterator]();
+  let done = false;
+  return {
+    next: () => {
+      if (done) return undefined;
+      const r = it.next();
+      if (r.done !== true) return r.value;
+      done = true;
+      return undefined;
+    },
+    close: () => {
+      if (done) return;
+      done = true;
+      it.return?.();
+    },
+  };
 }
 
 /** A stream of bytes already in memory, as one slice. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RawNode, durableCommittedPrefix, isVoter, members, mustSync } from '../core/raft/index.ts';
 import type { ConfChange, Entry, LogIndex, Membership, Message, MessageOf, NodeId, RaftOptions, Random, Ready, Status, Term } from '../core/raft/index.ts';
+import { slicesStream } from '../core/state-machine.ts';
 import type { ReplicatedStateMachine, SnapshotStream } from '../core/state-machine.ts';
 import {
   ClusterChangeRejectedError,
@@ -142,14 +143,14 @@ export class Driver<R> {
     const snap = o.store.snapshot();
     // A durable state machine may already be at or past the snapshot; otherwise start from it.
     if (snap.metadata.index > o.stateMachine.appliedIndex) {
-      if (snap.data.length === 0 && o.stateMachine.makeDurable !== undefined) {
+      if (o.store.snapshotDataBytes() === 0 && o.stateMachine.makeDurable !== undefined) {
         // The log was compacted behind state the state machine had reported synced, and it is gone.
         throw new Error(
           `the state machine is at index ${o.stateMachine.appliedIndex}, behind the snapshot at ${snap.metadata.index}, whose state it had stored and synced: ` +
             'its files were lost or replaced. Remove this member, wipe its data directory and add it again (docs/operations.md)',
         );
       }
-      o.stateMachine.restore(snap.metadata.index, snap.data);
+      o.stateMachine.restoreSlices(snap.metadata.index, o.store.snapshotData());
     }
     const raw = new RawNode({ id: o.id, storage: o.store, random: o.random, applied: snap.metadata.index, options: o.raft });
     const driver = new Driver(o, raw);
@@ -541,7 +542,8 @@ export class Driver<R> {
     if (rd.snapshot) {
       // A durable state machine may still be writing earlier batches: they land before the restore.
       await this.o.stateMachine.makeDurable?.();
-      this.o.stateMachine.restore(rd.snapshot.metadata.index, rd.snapshot.data);
+      // From the store, which has it now (a disk store streams it from the snapshot's file).
+      this.o.stateMachine.restoreSlices(rd.snapshot.metadata.index, this.o.store.snapshotData());
       this.o.metrics?.snapshots.inc({ kind: 'installed' });
       this.log.info({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term }, 'installed snapshot from leader');
     }
@@ -740,12 +742,19 @@ export class Driver<R> {
 
   /** Hands `m` to the transport; an InstallSnapshot whose state the state machine keeps goes as a stream of it. */
   private send(m: Message): void {
-    if (m.type === 'InstallSnapshot' && m.snapshot.data.length === 0 && this.o.stateMachine.makeDurable !== undefined) {
-      this.snapshotsToSend.set(m.to, m); // the newest request per peer
-      this.snapshotsSending ??= this.sendStateSnapshots().finally(() => {
-        this.snapshotsSending = undefined;
-      });
-      return;
+    if (m.type === 'InstallSnapshot' && m.snapshot.data.length === 0) {
+      if (this.o.stateMachine.makeDurable !== undefined) {
+        this.snapshotsToSend.set(m.to, m); // the newest request per peer
+        this.snapshotsSending ??= this.sendStateSnapshots().finally(() => {
+          this.snapshotsSending = undefined;
+        });
+        return;
+      }
+      // The store keeps the snapshot's data on disk: it goes from there, read as it is sent.
+      if (m.snapshot.metadata.index === this.o.store.snapshot().metadata.index && this.o.store.snapshotDataBytes() > 0) {
+        this.o.transport.sendSnapshot(m, slicesStream(this.o.store.snapshotData()));
+        return;
+      }
     }
     this.o.transport.send(m);
   }

@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { MemoryStorage, emptyHardState } from '../../core/raft/index.ts';
@@ -10,7 +10,8 @@ import type { LogStore, PersistBatch } from './log-store.ts';
 import { decodeRecord, encodeRecord } from './record-codec.ts';
 import type { LogRecord } from './record-codec.ts';
 import { MirroredStorage } from './mirrored-storage.ts';
-import { listSnapshots, pruneSnapshots, readSnapshot, removeUnfinishedSnapshots, writeSnapshot } from './snapshot-files.ts';
+import { adoptSnapshot, inspectSnapshot, listSnapshots, pruneSnapshots, removeUnfinishedSnapshots, snapshotDataSlices, writeSnapshot } from './snapshot-files.ts';
+import type { SnapshotContents } from './snapshot-files.ts';
 
 export interface DiskLogStoreOptions {
   /** Start a new segment once the current one exceeds this many bytes. */
@@ -68,7 +69,8 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
   /** Serialises file operations (persist and saveSnapshot may be called concurrently). */
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
-  private snapshotBytes = 0;
+  /** The current snapshot's file (its data stays there, out of memory); none before the first. */
+  private snapshotFile: SnapshotContents | undefined;
   /**
    * The current segment ends with records written without fsync (commit-only batches). They must
    * be synced before we move to another segment: only the last segment may have a torn tail.
@@ -86,7 +88,7 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
     current: FileHandle;
     hardState: HardState;
     options: DiskLogStoreOptions;
-    snapshotBytes: number;
+    snapshotFile: SnapshotContents | undefined;
     recovery: RecoveryReport;
   }) {
     super(init.mem);
@@ -99,7 +101,7 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
     this.segmentBytes = init.options.segmentBytes ?? 64 << 20;
     this.keepSnapshots = init.options.keepSnapshots ?? 2;
     this.onFsync = init.options.onFsync;
-    this.snapshotBytes = init.snapshotBytes;
+    this.snapshotFile = init.snapshotFile;
     // Whatever recovery found on disk counts as synced: it survived, or was just repaired and synced.
     this.syncedBytes = (init.segments.at(-1) as Segment).bytes;
   }
@@ -118,14 +120,12 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
 
     // 1. The newest snapshot that verifies. An older one is acceptable only if the log still
     //    covers everything after it; the replay below checks that (no gap after the snapshot).
-    let snapshotBytes = 0;
     await removeUnfinishedSnapshots(snapDir);
     const snaps = await listSnapshots(snapDir);
-    let loaded: Snapshot | undefined;
+    let snapshotFile: SnapshotContents | undefined;
     for (const s of snaps) {
       try {
-        loaded = await readSnapshot(s.file);
-        snapshotBytes = (await stat(s.file)).size;
+        snapshotFile = await inspectSnapshot(s.file);
         break;
       } catch (err) {
         if (!(err instanceof CorruptDataError)) throw new StorageError(`read ${s.file}`, { cause: err });
@@ -133,7 +133,8 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
         // Fall back to the previous snapshot; the replay fails loudly if the log no longer covers it.
       }
     }
-    if (loaded) mem.applySnapshot(loaded);
+    // The mirror holds the snapshot's metadata only: its data is read from the file when needed.
+    if (snapshotFile) mem.applySnapshot({ metadata: snapshotFile.metadata, data: NO_DATA });
 
     // 2. Replay the segments in order.
     const names = (await readdir(logDir)).filter((n) => SEGMENT.test(n)).sort();
@@ -189,7 +190,7 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
       current = await open(currentSegment.file, 'a');
     }
     const recovery: RecoveryReport = { segments: segments.length, records, snapshotIndex: mem.snapshot().metadata.index, tornBytesDiscarded };
-    return new DiskLogStore({ mem, logDir, snapDir, segments, current, hardState, options, snapshotBytes, recovery });
+    return new DiskLogStore({ mem, logDir, snapDir, segments, current, hardState, options, snapshotFile, recovery });
   }
 
   /** The end of the durable log: the current segment and its length after the last fsync. */
@@ -199,7 +200,16 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
   }
 
   sizeBytes(): number {
-    return this.segments.reduce((n, s) => n + s.bytes, 0) + this.snapshotBytes;
+    return this.segments.reduce((n, s) => n + s.bytes, 0) + (this.snapshotFile?.fileBytes ?? 0);
+  }
+
+  snapshotData(): Iterable<Uint8Array> {
+    const file = this.snapshotFile;
+    return file === undefined || file.dataBytes === 0 ? [] : snapshotDataSlices(file);
+  }
+
+  snapshotDataBytes(): number {
+    return this.snapshotFile?.dataBytes ?? 0;
   }
 
   // ------------------------------------------------------------------ writes
@@ -208,10 +218,8 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
     return this.serialise(async () => {
       if (batch.entries.length === 0 && batch.hardState === undefined && batch.snapshot === undefined) return;
       // A received snapshot's file is durable before the record that points at it.
-      if (batch.snapshot) {
-        await writeSnapshot(this.snapDir, batch.snapshot);
-        this.snapshotBytes = batch.snapshot.data.length;
-      }
+      let snapshotFile: SnapshotContents | undefined;
+      if (batch.snapshot) snapshotFile = batch.snapshotFile === undefined ? await writeSnapshot(this.snapDir, batch.snapshot) : await adoptSnapshot(this.snapDir, batch.snapshotFile);
       const record: LogRecord = {
         ...(batch.hardState ? { hardState: batch.hardState } : {}),
         ...(batch.entries.length > 0 ? { entries: batch.entries } : {}),
@@ -220,7 +228,10 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
       const segmentOfRecord = (this.segments.at(-1) as Segment).seq;
       await this.writeRecord(record, batch.sync ?? true);
       // Only now is it durable: update the mirror the core reads.
-      if (batch.snapshot) this.mem.applySnapshot(batch.snapshot);
+      if (batch.snapshot) {
+        this.mem.applySnapshot({ metadata: batch.snapshot.metadata, data: NO_DATA });
+        this.snapshotFile = snapshotFile;
+      }
       this.mem.append(batch.entries);
       if (batch.hardState) {
         this.hardState = batch.hardState;
@@ -247,12 +258,12 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
     // The file is written outside the serialised section, so appends are not held up behind a
     // large snapshot. A crash after the rename leaves the same state as one just before the
     // compaction below: recovery loads the newest snapshot and replays the log after it.
-    await writeSnapshot(this.snapDir, snap);
+    const file = await writeSnapshot(this.snapDir, snap);
     return this.serialise(async () => {
       // A snapshot from the leader may have been installed while the file was written.
       if (index <= this.mem.snapshot().metadata.index) return undefined;
-      this.snapshotBytes = data.length;
-      this.mem.createSnapshot(index, membership, data);
+      this.snapshotFile = file;
+      this.mem.createSnapshot(index, membership, NO_DATA);
       this.mem.compact(compactTo);
       await pruneSnapshots(this.snapDir, this.keepSnapshots);
       await this.dropSegmentsUpTo(compactTo);
@@ -340,6 +351,8 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
     if (dropped) await fsyncDir(this.logDir);
   }
 }
+
+const NO_DATA = new Uint8Array(0);
 
 /** Applies one record to the in-memory mirror during recovery; returns the hard state after it. */
 function replay(mem: MemoryStorage, record: LogRecord, hardState: HardState, file: string): HardState {

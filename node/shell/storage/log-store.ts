@@ -1,4 +1,5 @@
 import type { Entry, HardState, LogIndex, Membership, RaftStorage, Snapshot } from '../../core/raft/index.ts';
+import type { SnapshotContents } from './snapshot-files.ts';
 
 /** What one Ready asks to make durable, written atomically (all or nothing). */
 export interface PersistBatch {
@@ -6,6 +7,11 @@ export interface PersistBatch {
   readonly entries: readonly Entry[];
   /** A snapshot received from the leader: it replaces the whole log. */
   readonly snapshot?: Snapshot;
+  /**
+   * Where `snapshot`'s data is, when it arrived as a file (its data in `snapshot` is then empty):
+   * a completed snapshot file the store takes over.
+   */
+  readonly snapshotFile?: SnapshotContents;
   /**
    * false: write without fsync. Only for batches that carry nothing but a new commit index (etcd's
    * MustSync rule): the commit index is knowledge that may go back after a crash; entries, term
@@ -33,6 +39,13 @@ export interface LogStore extends RaftStorage {
    * `index` is installed meanwhile, this one is dropped and the promise resolves undefined.
    */
   saveSnapshot(index: LogIndex, membership: Membership, data: Uint8Array, compactTo: LogIndex): Promise<Snapshot | undefined>;
+  /**
+   * The current snapshot's data, read as it is pulled (snapshot().data may be empty while the
+   * data is on disk: a store need not hold it in memory).
+   */
+  snapshotData(): Iterable<Uint8Array>;
+  /** The size of snapshotData(). */
+  snapshotDataBytes(): number;
   /** Bytes the store occupies (for the store_bytes metric). */
   sizeBytes(): number;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 import type { LogIndex, Membership, Snapshot } from '../../core/raft/index.ts';
 import type { LogStore, PersistBatch } from './log-store.ts';
 import { MirroredStorage } from './mirrored-storage.ts';
+import { snapshotDataSlices } from './snapshot-files.ts';
 
 /**
  * LogStore in memory: nothing survives the process, but within it the contract holds, which is
@@ -10,7 +11,10 @@ export class MemoryLogStore extends MirroredStorage implements LogStore {
   private bytes = 0;
 
   persist(batch: PersistBatch): Promise<void> {
-    if (batch.snapshot) this.mem.applySnapshot(batch.snapshot);
+    if (batch.snapshot) {
+      const data = batch.snapshotFile === undefined ? batch.snapshot.data : Buffer.concat([...snapshotDataSlices(batch.snapshotFile)]);
+      this.mem.applySnapshot({ ...batch.snapshot, data });
+    }
     this.mem.append(batch.entries);
     if (batch.hardState) this.mem.setHardState(batch.hardState);
     for (const e of batch.entries) this.bytes += e.type === 'Normal' ? e.data.length : 64;
@@ -23,6 +27,15 @@ export class MemoryLogStore extends MirroredStorage implements LogStore {
     const snap = this.mem.createSnapshot(index, membership, data);
     this.mem.compact(compactTo);
     return snap;
+  }
+
+  snapshotData(): Iterable<Uint8Array> {
+    const { data } = this.mem.snapshot();
+    return data.length > 0 ? [data] : [];
+  }
+
+  snapshotDataBytes(): number {
+    return this.mem.snapshot().data.length;
   }
 
   sizeBytes(): number {

@@ -1,4 +1,5 @@
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -30,31 +31,98 @@ function fileName(index: number, term: number): string {
   return `snap-${index.toString(16).padStart(16, '0')}-${term.toString(16).padStart(16, '0')}.snap`;
 }
 
-export function decodeSnapshot(buf: Buffer, file: string): Snapshot {
+/** A verified snapshot file, and where in it the data lies. */
+export interface SnapshotContents {
+  readonly metadata: SnapshotMetadata;
+  readonly file: string;
+  readonly dataOffset: number;
+  readonly dataBytes: number;
+  readonly fileBytes: number;
+}
+
+/** Files are read this much at a time: the data is never in memory whole. */
+const READ_SLICE = 1 << 20;
+
+/**
+ * Reads a snapshot file's metadata and checks the whole file against its CRC, a slice at a time.
+ * Throws CorruptDataError if it is not a whole, intact snapshot file.
+ */
+export async function inspectSnapshot(file: string): Promise<SnapshotContents> {
   const fail = (detail: string): never => {
     throw new CorruptDataError(file, detail);
   };
-  const magic = buf.subarray(0, MAGIC.length);
-  const v1 = magic.equals(MAGIC_V1);
-  if (buf.length < MAGIC.length + 16 || !(v1 || magic.equals(MAGIC))) fail('not a snapshot file (bad magic)');
-  const stored = buf.readUInt32BE(buf.length - 4);
-  if (crc32(buf.subarray(0, buf.length - 4)) !== stored) fail('snapshot checksum mismatch');
-  let off = MAGIC.length;
-  const metaLen = buf.readUInt32BE(off);
-  off += 4;
-  const meta = unpack(buf.subarray(off, off + metaLen)) as { index: number; term: number; membership: Membership };
-  off += metaLen;
-  let dataLen: number;
-  if (v1) {
-    dataLen = Number(buf.readBigUInt64BE(off));
-    off += 8;
-    if (off + dataLen + 4 !== buf.length) fail('snapshot length fields do not match the file size');
-  } else {
-    dataLen = Number(buf.readBigUInt64BE(buf.length - 12));
-    if (off + dataLen + 12 !== buf.length) fail('snapshot length fields do not match the file size');
+  const fh = await open(file, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const read = async (position: number, length: number): Promise<Buffer> => {
+      const buf = Buffer.allocUnsafe(length);
+      const { bytesRead } = await fh.read(buf, 0, length, position);
+      if (bytesRead !== length) fail('file changed while it was read');
+      return buf;
+    };
+    const head = MAGIC.length + 4;
+    if (size < head + 12) fail('not a snapshot file (too short)');
+    const start = await read(0, head);
+    const magic = start.subarray(0, MAGIC.length);
+    const v1 = magic.equals(MAGIC_V1);
+    if (!v1 && !magic.equals(MAGIC)) fail('not a snapshot file (bad magic)');
+    // The checksum first: any damage is reported as such, whatever field it hit.
+    let crc = 0;
+    for (let at = 0; at < size - 4; at += READ_SLICE) crc = crc32(await read(at, Math.min(READ_SLICE, size - 4 - at)), crc);
+    if (crc !== (await read(size - 4, 4)).readUInt32BE(0)) fail('snapshot checksum mismatch');
+    const metaLen = start.readUInt32BE(MAGIC.length);
+    if (head + metaLen + 12 > size) fail('snapshot length fields do not match the file size');
+    let meta: { index?: unknown; term?: unknown; membership?: unknown } | undefined;
+    try {
+      meta = unpack(await read(head, metaLen)) as typeof meta;
+    } catch (err) {
+      fail(`undecodable metadata (${String(err)})`);
+    }
+    let dataOffset = head + metaLen;
+    let dataBytes: number;
+    if (v1) {
+      dataBytes = Number((await read(dataOffset, 8)).readBigUInt64BE(0));
+      dataOffset += 8;
+      if (dataOffset + dataBytes + 4 !== size) fail('snapshot length fields do not match the file size');
+    } else {
+      dataBytes = Number((await read(size - 12, 8)).readBigUInt64BE(0));
+      if (dataOffset + dataBytes + 12 !== size) fail('snapshot length fields do not match the file size');
+    }
+    if (typeof meta?.index !== 'number' || typeof meta.term !== 'number' || typeof meta.membership !== 'object') fail('snapshot metadata is not index, term and membership');
+    const { index, term, membership } = meta as { index: number; term: number; membership: Membership };
+    return { metadata: { index: index as LogIndex, term: term as Term, membership }, file, dataOffset, dataBytes, fileBytes: size };
+  } finally {
+    await fh.close();
   }
-  const metadata: SnapshotMetadata = { index: meta.index as LogIndex, term: meta.term as Term, membership: meta.membership };
-  return { metadata, data: new Uint8Array(buf.subarray(off, off + dataLen)) };
+}
+
+/**
+ * The data of an inspected snapshot file, in slices of fresh buffers, read as they are pulled.
+ * The file is checked against its CRC again on the way, and the last pull throws CorruptDataError
+ * if it no longer matches: a restore reading it is aborted rather than fed damaged bytes.
+ */
+export function* snapshotDataSlices(contents: SnapshotContents): Generator<Uint8Array, undefined> {
+  const { file, dataOffset, dataBytes } = contents;
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const read = (position: number, length: number): Buffer => {
+      const buf = Buffer.allocUnsafe(length);
+      if (readSync(fd, buf, 0, length, position) !== length) throw new CorruptDataError(file, 'file changed while it was read');
+      return buf;
+    };
+    let crc = crc32(read(0, dataOffset));
+    for (let at = 0; at < dataBytes; at += READ_SLICE) {
+      const slice = read(dataOffset + at, Math.min(READ_SLICE, dataBytes - at));
+      crc = crc32(slice, crc);
+      yield slice;
+    }
+    const tail = read(dataOffset + dataBytes, size - dataOffset - dataBytes);
+    if (crc32(tail.subarray(0, tail.length - 4), crc) !== tail.readUInt32BE(tail.length - 4)) throw new CorruptDataError(file, 'snapshot checksum mismatch');
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 let writers = 0;
@@ -70,16 +138,18 @@ export class SnapshotFileWriter {
   private readonly final: string;
   private readonly dir: string;
   private readonly metadata: SnapshotMetadata;
+  private readonly dataOffset: number;
   private crc: number;
   private bytes = 0;
 
-  private constructor(fh: FileHandle, dir: string, final: string, tmp: string, metadata: SnapshotMetadata, headerCrc: number) {
+  private constructor(fh: FileHandle, dir: string, final: string, tmp: string, metadata: SnapshotMetadata, header: Buffer) {
+    this.dataOffset = header.length;
     this.fh = fh;
     this.dir = dir;
     this.final = final;
     this.tmp = tmp;
     this.metadata = metadata;
-    this.crc = headerCrc;
+    this.crc = crc32(header);
   }
 
   static async create(dir: string, metadata: SnapshotMetadata): Promise<SnapshotFileWriter> {
@@ -100,7 +170,7 @@ export class SnapshotFileWriter {
         await rm(tmp, { force: true });
         throw err;
       }
-      return new SnapshotFileWriter(fh, dir, final, tmp, metadata, crc32(header));
+      return new SnapshotFileWriter(fh, dir, final, tmp, metadata, header);
     } catch (err) {
       throw new StorageError(`write snapshot ${final}`, { cause: err });
     }
@@ -117,8 +187,11 @@ export class SnapshotFileWriter {
     this.bytes += data.length;
   }
 
-  /** Writes the trailer, syncs, and renames the file to its snapshot name. */
-  async finish(): Promise<SnapshotFile> {
+  /**
+   * Writes the trailer and syncs. The file keeps its temporary name: adoptSnapshot() gives it its
+   * snapshot name once the snapshot is accepted (or a restart removes it).
+   */
+  async complete(): Promise<SnapshotContents> {
     const trailer = Buffer.allocUnsafe(12);
     trailer.writeBigUInt64BE(BigInt(this.bytes), 0);
     trailer.writeUInt32BE(crc32(trailer.subarray(0, 8), this.crc), 8);
@@ -129,13 +202,16 @@ export class SnapshotFileWriter {
       } finally {
         await this.fh.close();
       }
-      await rename(this.tmp, this.final);
-      await fsyncDir(this.dir);
     } catch (err) {
       await rm(this.tmp, { force: true });
       throw new StorageError(`write snapshot ${this.final}`, { cause: err });
     }
-    return { index: this.metadata.index, term: this.metadata.term, file: this.final };
+    return { metadata: this.metadata, file: this.tmp, dataOffset: this.dataOffset, dataBytes: this.bytes, fileBytes: this.dataOffset + this.bytes + trailer.length };
+  }
+
+  /** complete(), then adoptSnapshot(). */
+  async finish(): Promise<SnapshotContents> {
+    return adoptSnapshot(this.dir, await this.complete());
   }
 
   /** Gives up: the temporary file is removed. */
@@ -163,12 +239,23 @@ export async function removeUnfinishedSnapshots(dir: string): Promise<void> {
   for (const name of await readdir(dir)) if (name.endsWith('.tmp')) await rm(path.join(dir, name), { force: true });
 }
 
-export async function readSnapshot(file: string): Promise<Snapshot> {
-  return decodeSnapshot(await readFile(file), file);
+/**
+ * Gives a completed snapshot file (SnapshotFileWriter.complete()) in `dir` its snapshot name,
+ * durably: from here on it is the node's snapshot at its index, also after a restart.
+ */
+export async function adoptSnapshot(dir: string, completed: SnapshotContents): Promise<SnapshotContents> {
+  const final = path.join(dir, fileName(completed.metadata.index, completed.metadata.term));
+  try {
+    await rename(completed.file, final);
+    await fsyncDir(dir);
+  } catch (err) {
+    throw new StorageError(`write snapshot ${final}`, { cause: err });
+  }
+  return { ...completed, file: final };
 }
 
-/** Writes `snap` durably; returns its file. */
-export async function writeSnapshot(dir: string, snap: Snapshot): Promise<SnapshotFile> {
+/** Writes `snap` durably. */
+export async function writeSnapshot(dir: string, snap: Snapshot): Promise<SnapshotContents> {
   const writer = await SnapshotFileWriter.create(dir, snap.metadata);
   try {
     await writer.append(snap.data);

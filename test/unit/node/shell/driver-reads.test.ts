@@ -45,6 +45,9 @@ class Register implements ReplicatedStateMachine<number> {
     this.value = new TextDecoder().decode(data);
     this.appliedIndex = index;
   }
+  restoreSlices(index: LogIndex, slices: Iterable<Uint8Array>): void {
+    this.restore(index, Buffer.concat([...slices]));
+  }
 }
 
 const ids = ['a', 'b', 'c'] as NodeId[];

@@ -144,6 +144,31 @@ describe('log compaction behind the durable event store', () => {
     await until('the follower to apply the next write', () => (lagging.machine.nextPosition === 61 ? true : undefined));
   });
 
+  it('a follower that installed a snapshot and lost its event store restores it from the snapshot file', async () => {
+    await startCluster();
+    const leader = await leaderOf();
+    const lagging = members.get(ids.find((id) => id !== leader.id) as NodeId) as Member;
+    isolated.add(lagging.id);
+    await appendValues(leader, 60);
+    await until('the leader to compact its log', () => (leader.store.firstIndex() > 20 ? true : undefined));
+    isolated.clear();
+    await until('the lagging follower to catch up', () => (lagging.machine.stateHash === leader.machine.stateHash ? true : undefined));
+    // The installed snapshot's data is on disk, not in memory.
+    expect(lagging.store.snapshotDataBytes()).toBeGreaterThan(0);
+    expect(lagging.store.snapshot().data).toHaveLength(0);
+    // As after a crash between installing the snapshot and restoring the event store from it.
+    const installedAt = lagging.store.snapshot().metadata.index;
+    await close(lagging);
+    const reopened = await open(lagging.id, lagging.dir, path.join(lagging.dir, 'events-after-crash'));
+    members.set(lagging.id, reopened);
+    expect(reopened.machine.appliedIndex).toBe(installedAt);
+    expect(reopened.events.readStream('s0', 0, 10, 'forward').map((e) => e.event.data)).toEqual([{ value: 'v0' }]);
+    reopened.driver.start();
+    expect((await append(leader, 'after', 'x')).ok).toBe(true);
+    await until('the restored follower to apply the next write', () => (reopened.machine.nextPosition === 61 ? true : undefined));
+    expect(reopened.machine.stateHash).toBe(leader.machine.stateHash);
+  });
+
   it('a node restarted after compaction resumes from its event store and the log after the snapshot', async () => {
     await startCluster();
     const leader = await leaderOf();
