@@ -81,6 +81,7 @@ async function startNode(config: NodeConfig): Promise<void> {
       id: config.nodeId,
       cluster: config.clusterId,
       listen: config.peerListen,
+      snapshotDir: store.snapshotDirectory,
       // Dial from our own address (a wildcard lets the OS choose), so rules between node addresses apply.
       bindHost: config.peerListen.host,
       advertise: config.peerAdvertise,
@@ -108,10 +109,15 @@ async function startNode(config: NodeConfig): Promise<void> {
         snapshotSent: (peer, ok) => {
           driver.reportSnapshot(peer, ok);
         },
+        snapshotReceived: (peer, bytes, err) => {
+          if (err === undefined) log.info({ peer, bytes }, 'received snapshot');
+          else log.error({ peer, bytes, err }, 'could not write a snapshot from a peer');
+        },
       },
     },
-    (m) => {
-      driver.receive(m);
+    (m, snapshotFile) => {
+      if (snapshotFile === undefined) driver.receive(m);
+      else driver.receiveSnapshot(m, snapshotFile);
     },
   );
 

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { RawNode, durableCommittedPrefix, isVoter, members, mustSync } from '../core/raft/index.ts';
-import type { ConfChange, Entry, LogIndex, Membership, Message, MessageOf, NodeId, RaftOptions, Random, Ready, Status, Term } from '../core/raft/index.ts';
+import type { ConfChange, Entry, LogIndex, Membership, Message, MessageOf, NodeId, RaftOptions, Random, Ready, SnapshotMetadata, Status, Term } from '../core/raft/index.ts';
 import { slicesStream } from '../core/state-machine.ts';
 import type { ReplicatedStateMachine, SnapshotStream } from '../core/state-machine.ts';
 import {
@@ -18,6 +19,7 @@ import { parseMemberAddress } from './member-address.ts';
 import type { RaftMetrics } from './metrics/raft-metrics.ts';
 import { attemptId, decodeProposal, encodeProposal, requestIdOf } from './proposal-envelope.ts';
 import type { LogStore } from './storage/index.ts';
+import type { SnapshotContents } from './storage/snapshot-files.ts';
 
 /** What the driver needs from the network (PeerTransport, or a fake in tests). */
 export interface MessageSink {
@@ -126,6 +128,8 @@ export class Driver<R> {
   private leaderSeen: NodeId | '' = '';
   /** The snapshot being serialized and written, if any (one at a time). */
   private snapshotInFlight: Promise<void> | undefined;
+  /** Snapshot files received and not yet installed, by "index/term" (see receiveSnapshot). */
+  private readonly stagedSnapshots = new Map<string, SnapshotContents>();
   /** InstallSnapshots waiting for the state to be serialized (durable state machine), by peer. */
   private readonly snapshotsToSend = new Map<NodeId, MessageOf<'InstallSnapshot'>>();
   /** The serialization of the state for snapshotsToSend, if running. */
@@ -215,6 +219,19 @@ export class Driver<R> {
       this.raw.step(m);
     });
     this.kick();
+  }
+
+  /**
+   * An InstallSnapshot whose data (empty in `m`) arrived as a completed file: the store takes the
+   * file over if the core installs the snapshot.
+   */
+  receiveSnapshot(m: Message, file: SnapshotContents): void {
+    if (this.stopped) return;
+    const { index, term } = file.metadata;
+    this.stagedSnapshots.set(`${index}/${term}`, file);
+    this.receive(m);
+    // A snapshot the core turned down (stale by the time it arrived) is never installed.
+    this.dropStagedSnapshots(Math.max(this.o.stateMachine.appliedIndex, this.o.store.snapshot().metadata.index) as LogIndex);
   }
 
   reportUnreachable(peer: NodeId): void {
@@ -533,7 +550,8 @@ export class Driver<R> {
     const early = durableCommittedPrefix(rd, this.o.store);
     this.applyEntries(rd.committed.slice(0, early));
     if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
-      await this.o.store.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: mustSync(rd, durable) });
+      const snapshotFile = rd.snapshot === undefined ? undefined : this.takeStagedSnapshot(rd.snapshot.metadata);
+      await this.o.store.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, snapshotFile, sync: mustSync(rd, durable) });
     }
     const persisted = performance.now();
     this.syncPeers();
@@ -789,6 +807,28 @@ export class Driver<R> {
     for (const m of requests) this.o.transport.sendSnapshot({ ...m, snapshot: { metadata: { index, term, membership }, data: NO_DATA } }, this.o.stateMachine.snapshot().stream());
     this.log.info({ index, to: requests.map((m) => m.to) }, 'streaming state snapshot');
     this.kick();
+  }
+
+  /** The received file of the snapshot at `at`, if any, for the store to take over. */
+  private takeStagedSnapshot(at: SnapshotMetadata): SnapshotContents | undefined {
+    const key = `${at.index}/${at.term}`;
+    const file = this.stagedSnapshots.get(key);
+    this.stagedSnapshots.delete(key);
+    this.dropStagedSnapshots(at.index);
+    return file;
+  }
+
+  /**
+   * Removes received snapshot files at or below `index`: the core never installs a snapshot that
+   * is not past its commit index, which is at least the applied index and the installed
+   * snapshot's. Newer ones stay: their InstallSnapshot may be waiting in a Ready.
+   */
+  private dropStagedSnapshots(index: LogIndex): void {
+    for (const [key, staged] of this.stagedSnapshots) {
+      if (staged.metadata.index > index) continue;
+      this.stagedSnapshots.delete(key);
+      void rm(staged.file, { force: true });
+    }
   }
 
   /** Drops an attempt's waiter, and its request's entry in `attempts` if it is still this attempt. */

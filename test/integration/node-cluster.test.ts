@@ -325,6 +325,7 @@ describe('a 3-node cluster of real processes', () => {
     // A node's log lines travel through its stdout pipe, which the test reads on its own
     // schedule: a line may arrive after an HTTP answer sent later. Wait for each.
     const logged = (id: string, text: string): Promise<true> => until(`${id} to log "${text}"`, () => (c.logs.get(id)?.some((l) => l.includes(text)) === true ? true : undefined), 5_000);
+    await logged(victim, 'received snapshot');
     await logged(victim, 'installed snapshot from leader');
     // The leader's own snapshots hold no copy of the state (it is in lmdb): it streamed it to send.
     await logged(leader, 'log compacted behind the synced state');

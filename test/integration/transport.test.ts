@@ -1,12 +1,19 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { readdir } from 'node:fs/promises';
 import fc from 'fast-check';
 import net from 'node:net';
+import path from 'node:path';
 import { SeededRandom } from '../../node/core/raft/index.ts';
 import type { Message, NodeId } from '../../node/core/raft/index.ts';
 import { crc32 } from 'node:zlib';
 import type { SnapshotStream } from '../../node/core/state-machine.ts';
 import { FrameKind, PROTOCOL_VERSION, PeerTransport, encodeFrame, packValue } from '../../node/shell/transport/index.ts';
 import type { FrameRejection, HostPort, TransportObserver, TransportOptions } from '../../node/shell/transport/index.ts';
+import { snapshotDataSlices } from '../../node/shell/storage/snapshot-files.ts';
+import { TempDirs } from '../support/temp-dir.ts';
+
+const dirs = new TempDirs();
+afterAll(() => dirs.cleanup());
 
 const started: PeerTransport[] = [];
 afterEach(async () => {
@@ -15,6 +22,8 @@ afterEach(async () => {
 
 interface Peer {
   readonly transport: PeerTransport;
+  /** Where it writes the snapshots it receives. */
+  readonly snapshotDir: string;
   readonly address: HostPort;
   readonly received: Message[];
   readonly rejected: FrameRejection[];
@@ -25,8 +34,10 @@ async function startPeer(id: string, host: string, observer: TransportObserver =
   const received: Message[] = [];
   const rejected: FrameRejection[] = [];
   const events: string[] = [];
+  const snapshotDir = await dirs.make();
   const transport = new PeerTransport(
     {
+      snapshotDir,
       id: id as NodeId,
       cluster: 'test-cluster',
       listen: { host, port },
@@ -43,18 +54,26 @@ async function startPeer(id: string, host: string, observer: TransportObserver =
         ...observer,
       },
     },
-    (m) => received.push(m),
+    (m, file) => {
+      if (file === undefined) {
+        received.push(m);
+        return;
+      }
+      // A snapshot comes as a file in snapshotDir: read back into the message, for the checks.
+      expect(m.type === 'InstallSnapshot' && m.snapshot.data.length === 0 && path.dirname(file.file) === snapshotDir).toBe(true);
+      received.push({ ...m, snapshot: { ...(m as Extract<Message, { type: 'InstallSnapshot' }>).snapshot, data: Buffer.concat([...snapshotDataSlices(file)]) } } as Message);
+    },
   );
   const address = await transport.start();
   started.push(transport);
-  return { transport, address, received, rejected, events };
+  return { transport, snapshotDir, address, received, rejected, events };
 }
 
 const heartbeat = (from: string, to: string, context = ''): Message => ({ type: 'Heartbeat', from, to, term: 1, leaderCommit: 0, context }) as unknown as Message;
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -231,6 +250,8 @@ describe('PeerTransport over TCP', () => {
     expect(body.closed).toBe(true);
     expect(body.pulled).toBeLessThan(256);
     expect(b.received).toEqual([]);
+    // The receiver dropped the part it had written.
+    await until(async () => (await readdir(b.snapshotDir)).length === 0, 'the partial file to go');
   });
 
   it('refuses a second snapshot to the same peer while one is streaming', async () => {
@@ -269,14 +290,36 @@ describe('PeerTransport over TCP', () => {
       await until(() => b.rejected.length > before, what);
       expect([what, b.rejected.at(-1)]).toEqual([what, reason]);
     }
+    // What the refused ones wrote is gone.
+    await until(async () => (await readdir(b.snapshotDir)).length === 0, 'the refused files to go');
     // The same frames in order, with a matching end, are one snapshot.
     await rawClient(b.address, Buffer.concat([hello('test-cluster'), begin, part, end(data.length, crc32(data))]));
     await until(() => b.received.length === 1, 'the valid snapshot');
     expect(Buffer.from((b.received[0] as Extract<Message, { type: 'InstallSnapshot' }>).snapshot.data).toString()).toBe('state bytes');
   });
 
-  it('refuses a snapshot larger than maxMessageBytes', async () => {
-    const b = await startPeer('b', '127.0.0.12', {}, 0, { maxMessageBytes: 1 << 20 });
+  it('survives a snapshot it cannot write to disk: the connection closes, the sender is told, nothing is delivered', async () => {
+    const failures: string[] = [];
+    const missing = path.join(await dirs.make(), 'no-such-dir');
+    const a = await startPeer('a', '127.0.0.11');
+    const b = await startPeer('b', '127.0.0.12', { snapshotReceived: (peer, _bytes, err) => failures.push(`${peer} ${err?.message ?? 'ok'}`) }, 0, { snapshotDir: missing });
+    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
+    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const body = new CountingBody(8, 1 << 20);
+    a.transport.sendSnapshot(installSnapshot('a', 'b'), body);
+    await until(() => a.events.includes('snapshot b false'), 'the sender to be told');
+    expect(body.closed).toBe(true);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatch(/^a .*no-such-dir/);
+    // The node goes on: later messages get through on a new connection.
+    await until(() => a.transport.connectedPeers().length === 1, 'reconnection');
+    a.transport.send(heartbeat('a', 'b', 'after'));
+    await until(() => b.received.length === 1, 'the heartbeat');
+    expect(b.received.map((m) => m.type)).toEqual(['Heartbeat']);
+  });
+
+  it('refuses a snapshot larger than maxSnapshotBytes', async () => {
+    const b = await startPeer('b', '127.0.0.12', {}, 0, { maxSnapshotBytes: 1 << 20 });
     const frames = [hello('test-cluster'), encodeFrame(FrameKind.SnapshotBegin, packValue(installSnapshot('x', 'b')))];
     for (let i = 0; i < 5; i++) frames.push(encodeFrame(FrameKind.SnapshotData, Buffer.alloc(256 << 10)));
     await rawClient(b.address, Buffer.concat(frames));

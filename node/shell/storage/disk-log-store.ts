@@ -193,6 +193,11 @@ export class DiskLogStore extends MirroredStorage implements LogStore {
     return new DiskLogStore({ mem, logDir, snapDir, segments, current, hardState, options, snapshotFile, recovery });
   }
 
+  /** Where snapshot files live: a completed file written here is taken over by a rename. */
+  get snapshotDirectory(): string {
+    return this.snapDir;
+  }
+
   /** The end of the durable log: the current segment and its length after the last fsync. */
   durablePosition(): { readonly file: string; readonly bytes: number } {
     const seg = this.segments.at(-1) as Segment;

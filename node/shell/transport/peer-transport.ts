@@ -6,6 +6,8 @@ import type { SnapshotStream } from '../../core/state-machine.ts';
 import { FrameDecoder, FrameError, FrameKind, PROTOCOL_VERSION, encodeFrame, packValue, unpackValue } from './frame-codec.ts';
 import type { FrameRejection } from './frame-codec.ts';
 import { validateMessage } from './message-validation.ts';
+import { SnapshotFileWriter } from '../storage/snapshot-files.ts';
+import type { SnapshotContents } from '../storage/snapshot-files.ts';
 
 export interface HostPort {
   readonly host: string;
@@ -23,6 +25,8 @@ export interface TransportObserver {
   unreachable?(peer: NodeId): void;
   /** An InstallSnapshot was fully written to the peer (ok) or the connection broke during it. */
   snapshotSent?(peer: NodeId, ok: boolean): void;
+  /** A snapshot from `peer` was received into its file (ok), or could not be written (`error`). */
+  snapshotReceived?(peer: NodeId, bytes: number, error?: Error): void;
 }
 
 export interface TransportOptions {
@@ -44,8 +48,13 @@ export interface TransportOptions {
   readonly maxFrameBytes?: number;
   /** A snapshot's data goes in frames of at most this many bytes. */
   readonly chunkBytes?: number;
-  /** Largest snapshot accepted: its data is held in memory until it is complete. */
-  readonly maxMessageBytes?: number;
+  /**
+   * Where incoming snapshots are written as they arrive (the log store's snapshot directory, so
+   * that adopting one is a rename). Their data is never in memory whole.
+   */
+  readonly snapshotDir: string;
+  /** Largest snapshot accepted (bytes of data), against a peer filling the disk by mistake. */
+  readonly maxSnapshotBytes?: number;
   /** Bounded send queue per peer; beyond it messages are dropped (Raft retransmits). */
   readonly queueMaxMessages?: number;
   readonly queueMaxBytes?: number;
@@ -60,7 +69,7 @@ export interface TransportOptions {
 const defaults = {
   maxFrameBytes: 8 << 20, // AppendEntries are capped at maxMsgBytes (1 MiB) by the core
   chunkBytes: 256 << 10,
-  maxMessageBytes: 1 << 30,
+  maxSnapshotBytes: 2 ** 50,
   queueMaxMessages: 8192,
   queueMaxBytes: 64 << 20,
   writeTimeoutMs: 5000,
@@ -70,12 +79,74 @@ const defaults = {
   pingIntervalMs: 1000,
 } as const;
 
-/** A snapshot being received: its message, and the data so far. */
-interface IncomingSnapshot {
+/** Unwritten bytes of an incoming snapshot past which its connection stops reading. */
+const INCOMING_HIGH_WATER = 16 << 20;
+
+/**
+ * A snapshot being received, written to its file in order as its data frames arrive. The
+ * connection is paused while too much of it waits for the disk, so that a fast sender and a
+ * slow disk do not fill the memory.
+ */
+class IncomingSnapshot {
   readonly message: MessageOf<'InstallSnapshot'>;
-  readonly parts: Buffer[];
-  bytes: number;
-  crc: number;
+  bytes = 0;
+  crc = 0;
+  private unwritten = 0;
+  private writer: SnapshotFileWriter | undefined;
+  /** The first write that failed; later frames are dropped and the connection is closed. */
+  private failure: Error | undefined;
+  /** Every write so far, in order; never rejects (a failure is recorded in `failure`). */
+  private chain: Promise<void>;
+  private readonly socket: net.Socket;
+  private readonly onFailure: (err: Error) => void;
+
+  constructor(message: MessageOf<'InstallSnapshot'>, dir: string, socket: net.Socket, onFailure: (err: Error) => void) {
+    this.message = message;
+    this.socket = socket;
+    this.onFailure = onFailure;
+    this.chain = SnapshotFileWriter.create(dir, message.snapshot.metadata).then(
+      (w) => {
+        this.writer = w;
+      },
+      (err: unknown) => {
+        this.fail(err);
+      },
+    );
+  }
+
+  write(data: Buffer): void {
+    this.bytes += data.length;
+    this.crc = crc32(data, this.crc);
+    this.unwritten += data.length;
+    if (this.unwritten > INCOMING_HIGH_WATER) this.socket.pause();
+    this.chain = this.chain.then(async () => {
+      try {
+        if (this.failure === undefined) await (this.writer as SnapshotFileWriter).append(data);
+      } catch (err) {
+        this.fail(err);
+      }
+      this.unwritten -= data.length;
+      if (this.socket.isPaused() && this.unwritten <= INCOMING_HIGH_WATER / 2) this.socket.resume();
+    });
+  }
+
+  /** The completed file, once every frame is written and synced; undefined if a write failed (reported then). */
+  async complete(): Promise<SnapshotContents | undefined> {
+    await this.chain;
+    if (this.failure !== undefined) return undefined;
+    return (this.writer as SnapshotFileWriter).complete();
+  }
+
+  /** Drops the snapshot: its file is removed once pending writes settle. */
+  abort(): void {
+    void this.chain.then(() => this.writer?.abort());
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = err instanceof Error ? err : new Error(String(err));
+    this.onFailure(this.failure);
+  }
 }
 
 /** A snapshot being sent: the begin frame until it is written, then the data as it is pulled. */
@@ -106,7 +177,7 @@ type Settings = Required<Omit<TransportOptions, 'observer' | 'advertise'>> & { r
  */
 export class PeerTransport {
   private readonly s: Settings;
-  private readonly onMessage: (m: Message) => void;
+  private readonly onMessage: (m: Message, snapshotFile?: SnapshotContents) => void;
   private server: net.Server | undefined;
   private readonly outbound = new Map<NodeId, Outbound>();
   private readonly inbound = new Set<net.Socket>();
@@ -116,7 +187,11 @@ export class PeerTransport {
   private readonly learned = new Map<NodeId, string>();
   private stopped = false;
 
-  constructor(options: TransportOptions, onMessage: (m: Message) => void) {
+  /**
+   * `onMessage` gets every valid message addressed to us; an InstallSnapshot comes with its data
+   * empty and `snapshotFile`, the completed file holding it (see LogStore's snapshotFile).
+   */
+  constructor(options: TransportOptions, onMessage: (m: Message, snapshotFile?: SnapshotContents) => void) {
     this.s = { ...defaults, ...options, observer: options.observer ?? {}, advertise: options.advertise };
     this.onMessage = onMessage;
   }
@@ -242,15 +317,17 @@ export class PeerTransport {
               if (incoming !== undefined) throw new FrameError('protocol', 'a snapshot began before the previous one ended');
               const m = this.decode(frame.payload, peer);
               if (m.type !== 'InstallSnapshot' || m.snapshot.data.length > 0) throw new FrameError('invalid_message', 'a snapshot must begin with an InstallSnapshot without data');
-              incoming = { message: m, parts: [], bytes: 0, crc: 0 };
+              incoming = new IncomingSnapshot(m, this.s.snapshotDir, socket, (err) => {
+                // The disk refused it: closing the connection tells the sender, which retries.
+                this.s.observer.snapshotReceived?.(peer as NodeId, 0, err);
+                socket.destroy();
+              });
               break;
             }
             case FrameKind.SnapshotData:
               if (incoming === undefined) throw new FrameError('protocol', 'snapshot data outside a snapshot');
-              incoming.bytes += frame.payload.length;
-              if (incoming.bytes > this.s.maxMessageBytes) throw new FrameError('oversized', `snapshot exceeds ${this.s.maxMessageBytes} bytes`);
-              incoming.crc = crc32(frame.payload, incoming.crc);
-              incoming.parts.push(frame.payload);
+              if (incoming.bytes + frame.payload.length > this.s.maxSnapshotBytes) throw new FrameError('oversized', `snapshot exceeds ${this.s.maxSnapshotBytes} bytes`);
+              incoming.write(frame.payload);
               break;
             case FrameKind.SnapshotEnd: {
               if (incoming === undefined) throw new FrameError('protocol', 'snapshot end outside a snapshot');
@@ -258,10 +335,8 @@ export class PeerTransport {
               if (end?.bytes !== incoming.bytes || end.crc32 !== incoming.crc) {
                 throw new FrameError('malformed', `snapshot data does not match its end frame (${incoming.bytes} bytes, crc ${incoming.crc}; end says ${String(end?.bytes)}, ${String(end?.crc32)})`);
               }
-              const { message } = incoming;
-              const data = Buffer.concat(incoming.parts);
+              this.finishSnapshot(incoming, peer, socket);
               incoming = undefined;
-              this.onMessage({ ...message, snapshot: { ...message.snapshot, data: new Uint8Array(data.buffer, data.byteOffset, data.length) } });
               break;
             }
             case FrameKind.Ping:
@@ -286,7 +361,12 @@ export class PeerTransport {
     socket.on('error', () => {
       // A reset or broken pipe: the peer redials. Nothing to do but let 'close' clean up.
     });
-    socket.on('close', () => this.inbound.delete(socket));
+    socket.on('close', () => {
+      this.inbound.delete(socket);
+      // Cut off mid-snapshot: what arrived of it is useless (the sender starts again).
+      incoming?.abort();
+      incoming = undefined;
+    });
   }
 
   private handshake(kind: number, payload: Buffer): NodeId {
@@ -304,6 +384,27 @@ export class PeerTransport {
     const from = h.from as NodeId;
     if (typeof h.address === 'string' && parseHostPort(h.address) !== undefined && !this.configured.has(from)) this.learned.set(from, h.address);
     return from;
+  }
+
+  /**
+   * Hands a received snapshot on once its file is complete and synced, with its data empty and
+   * the file beside it. Messages that came after it on the connection may be handed on first:
+   * Raft copes with reordering. If the file cannot be written the connection is closed, so that
+   * the sender reports the snapshot failed and retries.
+   */
+  private finishSnapshot(incoming: IncomingSnapshot, peer: NodeId, socket: net.Socket): void {
+    incoming.complete().then(
+      (file) => {
+        if (file === undefined) return; // a write failed: reported, and the connection closed
+        this.s.observer.snapshotReceived?.(peer, incoming.bytes);
+        this.onMessage(incoming.message, file);
+      },
+      (err: unknown) => {
+        incoming.abort();
+        this.s.observer.snapshotReceived?.(peer, incoming.bytes, err instanceof Error ? err : new Error(String(err)));
+        socket.destroy();
+      },
+    );
   }
 
   /** A validated message from `peer` addressed to us, or FrameError. */

@@ -1,15 +1,16 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { EventStoreStateMachine, encodeCommand, proposedEvent } from '../../../../node/core/eventstore/index.ts';
 import type { AppendOutcome } from '../../../../node/core/eventstore/index.ts';
 import { SeededRandom } from '../../../../node/core/raft/index.ts';
-import type { Message, NodeId } from '../../../../node/core/raft/index.ts';
+import type { LogIndex, Message, MessageOf, NodeId } from '../../../../node/core/raft/index.ts';
 import { Driver } from '../../../../node/shell/driver.ts';
 import { LmdbEventStorage } from '../../../../node/shell/eventstore/index.ts';
 import { DiskLogStore } from '../../../../node/shell/storage/index.ts';
+import { SnapshotFileWriter } from '../../../../node/shell/storage/snapshot-files.ts';
 import { until } from '../../../integration/support/node-cluster.ts';
 import { withStreamedData } from '../../../support/snapshot-stream.ts';
 
@@ -64,7 +65,13 @@ function openDriver(id: NodeId, store: DiskLogStore, machine: EventStoreStateMac
     store,
     stateMachine: machine,
     transport: { send, sendSnapshot: (m, body) => {
-      send(withStreamedData(m, body));
+      // As PeerTransport does: the receiver writes the data to a file in its snapshot directory
+      // and hands the driver the message without data, with the file.
+      sent.push(withStreamedData(m, body));
+      if (isolated.has(m.from) || isolated.has(m.to)) return;
+      const to = members.get(m.to);
+      if (to === undefined) return;
+      void receiveAsFile(to, sent.at(-1) as MessageOf<'InstallSnapshot'>);
     }, setPeers: () => undefined },
     random: new SeededRandom(ids.indexOf(id) + 11),
     log: pino({ level: 'silent' }),
@@ -79,6 +86,13 @@ function openDriver(id: NodeId, store: DiskLogStore, machine: EventStoreStateMac
       throw err;
     },
   });
+}
+
+async function receiveAsFile(to: Member, m: MessageOf<'InstallSnapshot'>): Promise<void> {
+  const writer = await SnapshotFileWriter.create(to.store.snapshotDirectory, m.snapshot.metadata);
+  for (let at = 0; at < m.snapshot.data.length; at += 64 << 10) await writer.append(m.snapshot.data.subarray(at, at + (64 << 10)));
+  const file = await writer.complete();
+  to.driver.receiveSnapshot({ ...m, snapshot: { ...m.snapshot, data: new Uint8Array(0) } }, file);
 }
 
 async function startCluster(): Promise<void> {
@@ -138,6 +152,16 @@ describe('log compaction behind the durable event store', () => {
     expect(install.snapshot.metadata.term).toBe(leader.store.term(install.snapshot.metadata.index) ?? compacted.metadata.term);
     expect([...install.snapshot.metadata.membership.voters].sort()).toEqual([...ids].sort());
     expect(lagging.machine.nextPosition).toBe(60);
+    // The received file became the follower's snapshot file; no staged file is left behind.
+    const snapFiles = await readdir(lagging.store.snapshotDirectory);
+    expect(snapFiles.filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    const installed = installs.find((i) => i.snapshot.metadata.index === lagging.store.snapshot().metadata.index);
+    expect(lagging.store.snapshotDataBytes()).toBe(installed?.snapshot.data.length);
+    // A stale snapshot arriving late is turned down by the core, and its file removed.
+    const stale = { ...install, snapshot: { ...install.snapshot, metadata: { ...install.snapshot.metadata, index: 3 as LogIndex } } };
+    await receiveAsFile(lagging, stale);
+    await until('the stale file to be removed', async () => ((await readdir(lagging.store.snapshotDirectory)).some((f) => f.endsWith('.tmp')) ? undefined : true));
+    expect(lagging.store.snapshot().metadata.index).toBe(installed?.snapshot.metadata.index);
     expect(lagging.events.readStream('s59', 0, 10, 'forward').map((e) => e.event.data)).toEqual([{ value: 'v59' }]);
     // It goes on replicating normally afterwards.
     expect((await append(leader, 'after', 'x')).ok).toBe(true);
