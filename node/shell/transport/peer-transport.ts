@@ -139,7 +139,7 @@ class IncomingSnapshot {
 
   /** Drops the snapshot: its file is removed once pending writes settle. */
   abort(): void {
-    void this.chain.then(() => this.writer?.abort());
+    void this.chain.then(() => this.writer?.abort()).catch(() => undefined);
   }
 
   private fail(err: unknown): void {
@@ -395,7 +395,10 @@ export class PeerTransport {
   private finishSnapshot(incoming: IncomingSnapshot, peer: NodeId, socket: net.Socket): void {
     incoming.complete().then(
       (file) => {
-        if (file === undefined) return; // a write failed: reported, and the connection closed
+        if (file === undefined) {
+          incoming.abort(); // a write failed: reported, and the connection closed
+          return;
+        }
         this.s.observer.snapshotReceived?.(peer, incoming.bytes);
         this.onMessage(incoming.message, file);
       },
