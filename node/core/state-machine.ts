@@ -90,18 +90,3 @@ export function slicesStream(slices: Iterable<Uint8Array>): SnapshotStream {
     },
   };
 }
-
-/** A stream of bytes already in memory, as one slice. */
-export function bytesStream(data: Uint8Array): SnapshotStream {
-  let rest: Uint8Array | undefined = data;
-  return {
-    next: () => {
-      const out = rest;
-      rest = undefined;
-      return out;
-    },
-    close: () => {
-      rest = undefined;
-    },
-  };
-}

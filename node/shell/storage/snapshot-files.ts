@@ -129,8 +129,9 @@ let writers = 0;
 
 /**
  * Writes one snapshot file as its data arrives, holding none of it: create(), append() each
- * slice in order, then finish() makes the file durable under its name, or abort() removes it.
- * Until finish() the file has a temporary name, which listSnapshots() ignores and removes.
+ * slice in order, then finish() makes the file durable under its name (or complete() syncs it and
+ * adoptSnapshot() names it later), or abort() removes it. Until it is named the file has a
+ * temporary name, which listSnapshots() ignores and removeUnfinishedSnapshots() removes.
  */
 export class SnapshotFileWriter {
   private readonly fh: FileHandle;

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { crc32 } from 'node:zlib';
 import type { Message, MessageOf, NodeId, Random } from '../../core/raft/index.ts';
-import { bytesStream } from '../../core/state-machine.ts';
+import { slicesStream } from '../../core/state-machine.ts';
 import type { SnapshotStream } from '../../core/state-machine.ts';
 import { FrameDecoder, FrameError, FrameKind, PROTOCOL_VERSION, encodeFrame, packValue, unpackValue } from './frame-codec.ts';
 import type { FrameRejection } from './frame-codec.ts';
@@ -237,7 +237,7 @@ export class PeerTransport {
 
   send(m: Message): void {
     if (m.type === 'InstallSnapshot') {
-      this.sendSnapshot({ ...m, snapshot: { ...m.snapshot, data: new Uint8Array(0) } }, bytesStream(m.snapshot.data));
+      this.sendSnapshot({ ...m, snapshot: { ...m.snapshot, data: new Uint8Array(0) } }, slicesStream([m.snapshot.data]));
       return;
     }
     this.connection(m.to)?.send(m);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { SeededRandom } from '../../../../node/core/raft/index.ts';
 import type { LogIndex, Message, NodeId } from '../../../../node/core/raft/index.ts';
-import { bytesStream } from '../../../../node/core/state-machine.ts';
+import { slicesStream } from '../../../../node/core/state-machine.ts';
 import type { ReplicatedStateMachine, StateSnapshot } from '../../../../node/core/state-machine.ts';
 import { Driver } from '../../../../node/shell/driver.ts';
 import type { MessageSink } from '../../../../node/shell/driver.ts';
@@ -39,7 +39,7 @@ class Register implements ReplicatedStateMachine<number> {
   }
   snapshot(): StateSnapshot {
     const data = new TextEncoder().encode(this.value);
-    return { index: this.appliedIndex, serialize: () => Promise.resolve(data), stream: () => bytesStream(data) };
+    return { index: this.appliedIndex, serialize: () => Promise.resolve(data), stream: () => slicesStream([data]) };
   }
   restore(index: LogIndex, data: Uint8Array): void {
     this.value = new TextDecoder().decode(data);
