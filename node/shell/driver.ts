@@ -758,23 +758,22 @@ export class Driver<R> {
     this.log.info({ index, compactTo, syncMs, saveMs: +(performance.now() - synced).toFixed(1) }, 'log compacted behind the synced state');
   }
 
-  /** Hands `m` to the transport; an InstallSnapshot whose state the state machine keeps goes as a stream of it. */
+  /**
+   * Hands `m` to the transport. An InstallSnapshot's data is streamed: the state itself when the
+   * state machine keeps it, else the snapshot as the store keeps it (a disk store reads it from
+   * its file as it goes). The core built `m` from the store's snapshot in this same turn.
+   */
   private send(m: Message): void {
-    if (m.type === 'InstallSnapshot' && m.snapshot.data.length === 0) {
-      if (this.o.stateMachine.makeDurable !== undefined) {
-        this.snapshotsToSend.set(m.to, m); // the newest request per peer
-        this.snapshotsSending ??= this.sendStateSnapshots().finally(() => {
-          this.snapshotsSending = undefined;
-        });
-        return;
-      }
-      // The store keeps the snapshot's data on disk: it goes from there, read as it is sent.
-      if (m.snapshot.metadata.index === this.o.store.snapshot().metadata.index && this.o.store.snapshotDataBytes() > 0) {
-        this.o.transport.sendSnapshot(m, slicesStream(this.o.store.snapshotData()));
-        return;
-      }
+    if (m.type !== 'InstallSnapshot') {
+      this.o.transport.send(m);
+    } else if (this.o.stateMachine.makeDurable !== undefined) {
+      this.snapshotsToSend.set(m.to, m); // the newest request per peer
+      this.snapshotsSending ??= this.sendStateSnapshots().finally(() => {
+        this.snapshotsSending = undefined;
+      });
+    } else {
+      this.o.transport.sendSnapshot({ ...m, snapshot: { ...m.snapshot, data: NO_DATA } }, slicesStream(this.o.store.snapshotData()));
     }
-    this.o.transport.send(m);
   }
 
   /**

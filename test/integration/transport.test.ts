@@ -112,6 +112,15 @@ class CountingBody implements SnapshotStream {
   }
 }
 
+/** Peers a and b, a connected to b. */
+async function connectedPair(): Promise<{ a: Peer; b: Peer }> {
+  const a = await startPeer('a', '127.0.0.11');
+  const b = await startPeer('b', '127.0.0.12');
+  a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
+  await until(() => a.transport.connectedPeers().length === 1, 'connection');
+  return { a, b };
+}
+
 /** Connects a raw client, writes `bytes`, and resolves when the server closes the connection. */
 function rawClient(target: HostPort, bytes: Buffer): Promise<void> {
   return new Promise((resolve) => {
@@ -188,10 +197,7 @@ describe('PeerTransport over TCP', () => {
   });
 
   it('streams a large InstallSnapshot in chunks and lets heartbeats overtake it', async () => {
-    const a = await startPeer('a', '127.0.0.11');
-    const b = await startPeer('b', '127.0.0.12');
-    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
-    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const { a, b } = await connectedPair();
     const data = new Uint8Array(8 << 20).map((_, i) => i % 251);
     a.transport.send(installSnapshot('a', 'b', data));
     a.transport.send(heartbeat('a', 'b', 'overtakes'));
@@ -204,10 +210,7 @@ describe('PeerTransport over TCP', () => {
   });
 
   it('pulls a streamed snapshot only as fast as the connection takes it, and closes its body', async () => {
-    const a = await startPeer('a', '127.0.0.11');
-    const b = await startPeer('b', '127.0.0.12');
-    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
-    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const { a, b } = await connectedPair();
     const body = new CountingBody(48, 1 << 20); // 48 MiB
     a.transport.sendSnapshot(installSnapshot('a', 'b'), body);
     // The first flush sends what the socket takes at once, not the whole state.
@@ -222,10 +225,7 @@ describe('PeerTransport over TCP', () => {
   });
 
   it('fails a snapshot whose body cannot be read: the connection is closed, the peer gets nothing, later messages get through', async () => {
-    const a = await startPeer('a', '127.0.0.11');
-    const b = await startPeer('b', '127.0.0.12');
-    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
-    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const { a, b } = await connectedPair();
     const body = new CountingBody(16, 1 << 20);
     body.failAt = 3;
     a.transport.sendSnapshot(installSnapshot('a', 'b'), body);
@@ -238,10 +238,7 @@ describe('PeerTransport over TCP', () => {
   });
 
   it('fails a snapshot and closes its body when the peer goes away mid-stream', async () => {
-    const a = await startPeer('a', '127.0.0.11');
-    const b = await startPeer('b', '127.0.0.12');
-    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
-    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const { a, b } = await connectedPair();
     const body = new CountingBody(256, 1 << 20);
     a.transport.sendSnapshot(installSnapshot('a', 'b'), body);
     await until(() => body.pulled > 2, 'streaming');
@@ -255,10 +252,7 @@ describe('PeerTransport over TCP', () => {
   });
 
   it('refuses a second snapshot to the same peer while one is streaming', async () => {
-    const a = await startPeer('a', '127.0.0.11');
-    const b = await startPeer('b', '127.0.0.12');
-    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
-    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const { a, b } = await connectedPair();
     const first = new CountingBody(16, 1 << 20);
     const second = new CountingBody(1, 10);
     a.transport.sendSnapshot(installSnapshot('a', 'b'), first);
@@ -331,10 +325,7 @@ describe('PeerTransport over TCP', () => {
   it('delivers an AppendEntries larger than a snapshot chunk (a lagging follower catching up)', async () => {
     // Regression: appends over the 256 KiB chunk size used to be dropped as if the queue were
     // full, so a follower more than that far behind never caught up.
-    const a = await startPeer('a', '127.0.0.11');
-    const b = await startPeer('b', '127.0.0.12');
-    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
-    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const { a, b } = await connectedPair();
     const entries = Array.from({ length: 1500 }, (_, i) => ({ type: 'Normal', index: i + 1, term: 1, data: new Uint8Array(500).fill(i % 256) }));
     a.transport.send({ type: 'AppendEntries', from: 'a', to: 'b', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries, leaderCommit: 0 } as unknown as Message);
     await until(() => b.received.length === 1, 'the append');
@@ -344,10 +335,7 @@ describe('PeerTransport over TCP', () => {
   });
 
   it('drops a message the receiver would refuse as oversized, and says so', async () => {
-    const a = await startPeer('a', '127.0.0.11');
-    const b = await startPeer('b', '127.0.0.12');
-    a.transport.setPeers({ b: `127.0.0.12:${b.address.port}` });
-    await until(() => a.transport.connectedPeers().length === 1, 'connection');
+    const { a, b } = await connectedPair();
     const entries = [{ type: 'Normal', index: 1, term: 1, data: new Uint8Array(9 << 20) }];
     a.transport.send({ type: 'AppendEntries', from: 'a', to: 'b', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries, leaderCommit: 0 } as unknown as Message);
     a.transport.send(heartbeat('a', 'b', 'still-connected'));

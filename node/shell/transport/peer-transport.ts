@@ -647,7 +647,6 @@ class Outbound {
     s.crc = crc32(part, s.crc);
     return encodeFrame(FrameKind.SnapshotData, part);
   }
-
 }
 
 /** Parses "host:port" (IPv6 as "[::1]:port"). */

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { EventStoreStateMachine, encodeCommand, proposedEvent } from '../../../../node/core/eventstore/index.ts';
 import type { AppendOutcome } from '../../../../node/core/eventstore/index.ts';
 import { SeededRandom } from '../../../../node/core/raft/index.ts';
-import type { LogIndex, Message, MessageOf, NodeId } from '../../../../node/core/raft/index.ts';
+import type { LogIndex, Message, MessageOf, NodeId, Snapshot } from '../../../../node/core/raft/index.ts';
 import { Driver } from '../../../../node/shell/driver.ts';
 import { LmdbEventStorage } from '../../../../node/shell/eventstore/index.ts';
 import { DiskLogStore } from '../../../../node/shell/storage/index.ts';
@@ -120,6 +120,20 @@ async function appendValues(leader: Member, n: number): Promise<void> {
   for (let i = 0; i < n; i++) expect((await append(leader, `s${String(i)}`, `v${String(i)}`)).ok).toBe(true);
 }
 
+/**
+ * A running cluster whose leader wrote values v0..v59 and compacted its log behind them while
+ * one follower was cut off (it still is).
+ */
+async function clusterWithLaggingFollower(): Promise<{ leader: Member; lagging: Member; compacted: Snapshot }> {
+  await startCluster();
+  const leader = await leaderOf();
+  const lagging = members.get(ids.find((id) => id !== leader.id) as NodeId) as Member;
+  isolated.add(lagging.id);
+  await appendValues(leader, 60);
+  const compacted = await until('the leader to compact its log', () => (leader.store.firstIndex() > 20 ? leader.store.snapshot() : undefined));
+  return { leader, lagging, compacted };
+}
+
 afterEach(async () => {
   await Promise.all([...members.values()].map(close));
   members.clear();
@@ -130,13 +144,8 @@ afterEach(async () => {
 
 describe('log compaction behind the durable event store', () => {
   it('compacts without a copy of the state, and catches a lagging follower up with the state at the applied index', async () => {
-    await startCluster();
-    const leader = await leaderOf();
-    const lagging = members.get(ids.find((id) => id !== leader.id) as NodeId) as Member;
-    isolated.add(lagging.id);
-    await appendValues(leader, 60);
+    const { leader, lagging, compacted } = await clusterWithLaggingFollower();
     // The two connected nodes compacted their logs; their snapshots hold no copy of the state.
-    const compacted = await until('the leader to compact its log', () => (leader.store.firstIndex() > 20 ? leader.store.snapshot() : undefined));
     expect(compacted.data.length).toBe(0);
     expect(leader.machine.appliedIndex).toBeGreaterThanOrEqual(compacted.metadata.index);
     expect(lagging.machine.appliedIndex).toBeLessThan(leader.store.firstIndex());
@@ -169,12 +178,7 @@ describe('log compaction behind the durable event store', () => {
   });
 
   it('a follower that installed a snapshot and lost its event store restores it from the snapshot file', async () => {
-    await startCluster();
-    const leader = await leaderOf();
-    const lagging = members.get(ids.find((id) => id !== leader.id) as NodeId) as Member;
-    isolated.add(lagging.id);
-    await appendValues(leader, 60);
-    await until('the leader to compact its log', () => (leader.store.firstIndex() > 20 ? true : undefined));
+    const { leader, lagging } = await clusterWithLaggingFollower();
     isolated.clear();
     await until('the lagging follower to catch up', () => (lagging.machine.stateHash === leader.machine.stateHash ? true : undefined));
     // The installed snapshot's data is on disk, not in memory.
