@@ -549,6 +549,17 @@ export class Driver<R> {
     // first, so a write is acknowledged one fsync sooner.
     const early = durableCommittedPrefix(rd, this.o.store);
     this.applyEntries(rd.committed.slice(0, early));
+    // Confirmed reads need no fsync either: the index each waits for is committed, and the ones
+    // this node has applied are served now rather than after this Ready's fsync.
+    for (const rs of rd.readStates) {
+      const w = this.reads.get(rs.requestId);
+      if (w === undefined || w.confirmed) continue; // an answer to a retry that came too late
+      w.confirmed = true;
+      this.readsUnconfirmed--;
+      this.servable.push({ index: rs.index, requestId: rs.requestId });
+    }
+    this.serveConfirmedReads();
+    this.issueReads();
     if (rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined) {
       const snapshotFile = rd.snapshot === undefined ? undefined : this.takeStagedSnapshot(rd.snapshot.metadata);
       await this.o.store.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, snapshotFile, sync: mustSync(rd, durable) });
@@ -566,13 +577,6 @@ export class Driver<R> {
       this.log.info({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term }, 'installed snapshot from leader');
     }
     this.applyEntries(rd.committed.slice(early));
-    for (const rs of rd.readStates) {
-      const w = this.reads.get(rs.requestId);
-      if (w === undefined || w.confirmed) continue; // an answer to a retry that came too late
-      w.confirmed = true;
-      this.readsUnconfirmed--;
-      this.servable.push({ index: rs.index, requestId: rs.requestId });
-    }
     // Leadership changed before the read was confirmed: retryReads() asks the next leader. Reads
     // are idempotent, so the client need not see the hiccup unless it outlasts the request timeout.
     for (const id of rd.abortedReads) {
@@ -641,18 +645,7 @@ export class Driver<R> {
     this.issueReads();
     const applied = this.o.stateMachine.appliedIndex;
     for (const listener of this.appliedListeners) listener();
-    // Reads confirmed by ReadIndex are served once apply reached their index.
-    if (this.servable.length > 0) {
-      const ready = this.servable.filter((r) => r.index <= applied);
-      this.servable = this.servable.filter((r) => r.index > applied);
-      for (const r of ready) {
-        const w = this.reads.get(r.requestId);
-        if (w === undefined) continue;
-        clearTimeout(w.timer);
-        this.reads.delete(r.requestId);
-        w.resolve();
-      }
-    }
+    this.serveConfirmedReads();
     for (let i = this.applyWaiters.length - 1; i >= 0; i--) {
       const w = this.applyWaiters[i] as { index: number; resolve: () => void };
       if (w.index <= applied) {
@@ -670,6 +663,22 @@ export class Driver<R> {
       m.storeBytes.set(this.o.store.sizeBytes());
     }
     this.updatePending();
+  }
+
+  /** Reads confirmed by ReadIndex are served once apply reached their index. */
+  private serveConfirmedReads(): void {
+    if (this.servable.length === 0) return;
+    const applied = this.o.stateMachine.appliedIndex;
+    const ready = this.servable.filter((r) => r.index <= applied);
+    if (ready.length === 0) return;
+    this.servable = this.servable.filter((r) => r.index > applied);
+    for (const r of ready) {
+      const w = this.reads.get(r.requestId);
+      if (w === undefined) continue;
+      clearTimeout(w.timer);
+      this.reads.delete(r.requestId);
+      w.resolve();
+    }
   }
 
   private onSoftState(role: string, leaderId: NodeId): void {

@@ -7,6 +7,7 @@ import type { ReplicatedStateMachine, StateSnapshot } from '../../../../node/cor
 import { Driver } from '../../../../node/shell/driver.ts';
 import type { MessageSink } from '../../../../node/shell/driver.ts';
 import { MemoryLogStore } from '../../../../node/shell/storage/index.ts';
+import type { PersistBatch } from '../../../../node/shell/storage/index.ts';
 import { withStreamedData } from '../../../support/snapshot-stream.ts';
 
 /**
@@ -50,6 +51,32 @@ class Register implements ReplicatedStateMachine<number> {
   }
 }
 
+/** A log store whose persists of entries wait, while `holding`, until released. */
+class GatedLogStore extends MemoryLogStore {
+  holding = false;
+  private waiting: (() => void)[] = [];
+
+  get held(): number {
+    return this.waiting.length;
+  }
+
+  override async persist(batch: PersistBatch): Promise<void> {
+    if (this.holding && batch.entries.length > 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return super.persist(batch);
+  }
+
+  release(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!condition()) throw new Error('condition not reached in 5 s');
+}
+
 const ids = ['a', 'b', 'c'] as NodeId[];
 let drivers: Driver<number>[] = [];
 const sent: Message[] = [];
@@ -62,7 +89,15 @@ const silenced = new Set<NodeId>();
 const isolated = new Set<NodeId>();
 
 /** Elections take 1-2 s (100 ticks of 10 ms), so a leader outlives each test even on a busy machine. */
-function startCluster(requestTimeoutMs = 5_000, electionTick = 100, snapshotThreshold = 100_000): { drivers: Map<NodeId, Driver<number>>; machines: Map<NodeId, Register> } {
+interface ClusterOptions {
+  readonly requestTimeoutMs?: number;
+  readonly electionTick?: number;
+  readonly snapshotThreshold?: number;
+  /** Each node's log store (a fresh MemoryLogStore by default). */
+  readonly storeFor?: (id: NodeId) => MemoryLogStore;
+}
+
+function startCluster({ requestTimeoutMs = 5_000, electionTick = 100, snapshotThreshold = 100_000, storeFor = () => new MemoryLogStore() }: ClusterOptions = {}): { drivers: Map<NodeId, Driver<number>>; machines: Map<NodeId, Register> } {
   const byId = new Map<NodeId, Driver<number>>();
   const machines = new Map<NodeId, Register>();
   const random = new SeededRandom(7);
@@ -79,7 +114,7 @@ function startCluster(requestTimeoutMs = 5_000, electionTick = 100, snapshotThre
     machines.set(id, machine);
     const d = Driver.open<number>({
       id,
-      store: new MemoryLogStore(),
+      store: storeFor(id),
       stateMachine: machine,
       transport,
       random: random.fork(),
@@ -161,8 +196,47 @@ describe('strong reads through the driver', () => {
     }
   });
 
+  it("are served without waiting for the fsync of the Ready that confirms them", async () => {
+    const gated = new Map<NodeId, GatedLogStore>();
+    const { drivers: byId } = startCluster({
+      storeFor: (id) => {
+        const store = new GatedLogStore();
+        gated.set(id, store);
+        return store;
+      },
+    });
+    const leaderId = await leaderOf(byId);
+    const leader = byId.get(leaderId) as Driver<number>;
+    const store = gated.get(leaderId) as GatedLogStore;
+    const enc = new TextEncoder();
+    await leader.propose(enc.encode('settled'));
+    store.holding = true;
+    // A write and a read together: the write's persist holds the leader's loop while the
+    // heartbeat round confirms the read. A second write arrives meanwhile, so the Ready that
+    // carries the confirmation also has an entry to persist, and that persist is held too.
+    const first = leader.propose(enc.encode('w1'));
+    const seen = { served: false };
+    const read = leader.readBarrier().then(() => {
+      seen.served = true;
+    });
+    await until(() => store.held === 1);
+    await new Promise((r) => setTimeout(r, 50)); // the followers' answers arrive
+    const second = leader.propose(enc.encode('w2'));
+    // Handled from here on, also when an expectation below fails and the driver stops under them.
+    const outcomes = Promise.allSettled([first, read, second]);
+    store.release();
+    await until(() => store.held === 1);
+    for (let i = 0; i < 50 && !seen.served; i++) await new Promise((r) => setTimeout(r, 10));
+    const heldWhenServed = store.held;
+    store.holding = false;
+    store.release(); // before asserting: a held persist would keep the driver from stopping
+    expect(seen.served).toBe(true);
+    expect(heldWhenServed).toBe(1); // the Ready with the second write was still persisting
+    expect((await outcomes).map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+  });
+
   it('time each read out from its own arrival, also when it queued behind a round that never confirmed', async () => {
-    const { drivers: byId } = startCluster(600);
+    const { drivers: byId } = startCluster({ requestTimeoutMs: 600 });
     const leaderId = await leaderOf(byId);
     const followerId = ids.find((id) => id !== leaderId) as NodeId;
     const follower = byId.get(followerId) as Driver<number>;
@@ -200,7 +274,7 @@ describe('proposals retried through the driver', () => {
   const enc = new TextEncoder();
 
   it('answer a retry after a timeout with its own entry, not with the first attempt still in the log', async () => {
-    const { drivers: byId, machines } = startCluster(200);
+    const { drivers: byId, machines } = startCluster({ requestTimeoutMs: 200 });
     const leaderId = await leaderOf(byId);
     const leader = byId.get(leaderId) as Driver<number>;
     await leader.propose(enc.encode('settled'));
@@ -231,7 +305,7 @@ describe('proposals retried through the driver', () => {
 
 describe('snapshots of a state machine that keeps its state in memory', () => {
   it('catch a follower up that fell behind the compaction point, sent from the store', async () => {
-    const { drivers: byId, machines } = startCluster(5_000, 100, 20);
+    const { drivers: byId, machines } = startCluster({ snapshotThreshold: 20 });
     const leaderId = await leaderOf(byId);
     const leader = byId.get(leaderId) as Driver<number>;
     const lagging = ids.find((id) => id !== leaderId) as NodeId;
