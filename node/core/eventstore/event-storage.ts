@@ -61,8 +61,12 @@ export interface EventStorage {
   eventAt(position: number): StoredEvent | undefined;
   /** Up to `limit` events of a stream from version `from` (inclusive), in `direction`. */
   readStream(stream: string, from: number, limit: number, direction: Direction): StoredEvent[];
-  /** Up to `limit` events of the global log from `position` (inclusive). */
-  readAll(position: number, limit: number): StoredEvent[];
+  /**
+   * Up to `limit` events of the global log from `position` (inclusive), and no more once their
+   * JSON reaches `maxBytes` characters (the event that reaches it is included, so a read returns
+   * at least one event when there is one).
+   */
+  readAll(position: number, limit: number, maxBytes?: number): StoredEvent[];
   /** The remembered refused appends, oldest (lowest index) first. */
   refusedAppends(): RefusedAppend[];
   /**
@@ -129,8 +133,8 @@ export class MemoryEventStorage implements EventStorage {
     return out;
   }
 
-  readAll(position: number, limit: number): StoredEvent[] {
-    return this.events.slice(Math.max(0, position), Math.max(0, position) + Math.max(0, limit));
+  readAll(position: number, limit: number, maxBytes = Infinity): StoredEvent[] {
+    return withinBytes(this.events.slice(Math.max(0, position), Math.max(0, position) + Math.max(0, limit)), maxBytes);
   }
 
   refusedAppends(): RefusedAppend[] {
@@ -186,4 +190,15 @@ export class MemoryEventStorage implements EventStorage {
 /** Refused appends oldest first, the order in which they are forgotten. */
 export function byIndex(refused: Iterable<RefusedAppend>): RefusedAppend[] {
   return [...refused].sort((a, b) => a.index - b.index);
+}
+
+/** The first of `events` up to and including the one whose JSON brings the total to `maxBytes`. */
+export function withinBytes(events: StoredEvent[], maxBytes: number): StoredEvent[] {
+  if (maxBytes === Infinity) return events;
+  let bytes = 0;
+  for (let i = 0; i < events.length; i++) {
+    bytes += (events[i] as StoredEvent).json.length;
+    if (bytes >= maxBytes) return events.slice(0, i + 1);
+  }
+  return events;
 }

@@ -1,9 +1,12 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { TransactionFlags, open } from 'lmdb';
 import type { Database, Key, RootDatabase } from 'lmdb';
-import { byIndex, emptyMeta } from '../../core/eventstore/index.ts';
+import { byIndex, emptyMeta, withinBytes } from '../../core/eventstore/index.ts';
 import type { Direction, EventStorage, RecordedEvent, RefusalChanges, RefusedAppend, StorageView, StoreMeta, StoredEvent } from '../../core/eventstore/index.ts';
 import type { LogIndex } from '../../core/raft/index.ts';
-import { StorageError } from '../storage/index.ts';
+import { StorageError, replaceFileSync } from '../storage/index.ts';
 
 /**
  * The event store's state on disk, in lmdb (docs/event-storage.md says why lmdb).
@@ -30,13 +33,13 @@ import { StorageError } from '../storage/index.ts';
  * makeDurable() reported committed and synced.
  */
 export class LmdbEventStorage implements EventStorage {
-  private readonly root: RootDatabase;
-  private readonly events: Database<string, number>;
-  private readonly streams: Database<number, [string, number]>;
-  private readonly heads: Database<number, string>;
-  private readonly ids: Database<number, string>;
-  private readonly refused: Database<RefusedAppend, string>;
-  private readonly metaDb: Database<StoreMeta, string>;
+  private readonly dir: string;
+  /** The lmdb environment holding the state (replaced whole by replace()). */
+  private gen: Generation;
+  /** The highest generation number used so far, so that a new one never reuses an open path. */
+  private lastGeneration: number;
+  /** Environments replaced or discarded, until they are closed and removed. */
+  private readonly retiring = new Set<Promise<void>>();
   private current: StoreMeta;
   /** Writes not yet handed to lmdb. */
   private pending = new PendingWrites();
@@ -48,24 +51,21 @@ export class LmdbEventStorage implements EventStorage {
   private flushFailure: Error | undefined;
   private readonly options: LmdbEventStorageOptions;
 
-  private constructor(root: RootDatabase, options: LmdbEventStorageOptions) {
-    this.root = root;
+  private constructor(dir: string, gen: Generation, options: LmdbEventStorageOptions) {
+    this.dir = dir;
+    this.gen = gen;
+    this.lastGeneration = gen.number;
     this.options = options;
-    this.events = root.openDB({ name: 'events', encoding: 'string' });
-    this.streams = root.openDB({ name: 'streams' });
-    this.heads = root.openDB({ name: 'heads' });
-    this.ids = root.openDB({ name: 'ids' });
-    this.refused = root.openDB({ name: 'refused' });
-    this.metaDb = root.openDB({ name: 'meta' });
-    this.current = this.metaDb.get('meta') ?? emptyMeta;
+    this.current = gen.metaDb.get('meta') ?? emptyMeta;
   }
 
   /** Opens (or creates) the store in `dir`. */
   static open(dir: string, options: Partial<LmdbEventStorageOptions> = {}): LmdbEventStorage {
     try {
-      return new LmdbEventStorage(open({ path: dir, compression: false }), { ...defaultOptions, ...options });
+      const name = openGenerations(dir);
+      return new LmdbEventStorage(dir, new Generation(dir, name), { ...defaultOptions, ...options });
     } catch (err) {
-      throw new StorageError(`open event store in ${dir}`, { cause: err });
+      throw err instanceof StorageError ? err : new StorageError(`open event store in ${dir}`, { cause: err });
     }
   }
 
@@ -84,20 +84,20 @@ export class LmdbEventStorage implements EventStorage {
   streamVersion(stream: string): number {
     let v = this.pending.heads.get(stream);
     for (let i = this.committing.length - 1; v === undefined && i >= 0; i--) v = (this.committing[i] as PendingWrites).heads.get(stream);
-    return v ?? this.heads.get(stream) ?? -1;
+    return v ?? this.gen.heads.get(stream) ?? -1;
   }
 
   positionOf(id: string): number | undefined {
     let p = this.pending.ids.get(id);
     for (let i = this.committing.length - 1; p === undefined && i >= 0; i--) p = (this.committing[i] as PendingWrites).ids.get(id);
-    return p ?? this.ids.get(id);
+    return p ?? this.gen.ids.get(id);
   }
 
   eventAt(position: number): StoredEvent | undefined {
     let e = this.pending.at(position);
     for (let i = this.committing.length - 1; e === undefined && i >= 0; i--) e = (this.committing[i] as PendingWrites).at(position);
     if (e !== undefined) return e;
-    const json = this.events.get(position);
+    const json = this.gen.events.get(position);
     return json === undefined ? undefined : stored(json);
   }
 
@@ -136,14 +136,15 @@ export class LmdbEventStorage implements EventStorage {
     return below < 0 ? out : out.concat(this.readFlushedStream(stream, below, limit - out.length, direction));
   }
 
-  readAll(position: number, limit: number): StoredEvent[] {
-    return mergeOverlay(readEvents(this.events, position, limit), this.layers(), position, limit);
+  readAll(position: number, limit: number, maxBytes = Infinity): StoredEvent[] {
+    const committed = readEvents(this.gen.events, position, limit, maxBytes);
+    return mergeOverlay(committed, this.layers(), position, limit, maxBytes);
   }
 
   /** Read when the store opens (the state machine keeps the table in memory), so not fast. */
   refusedAppends(): RefusedAppend[] {
     const table = new Map<string, RefusedAppend>();
-    for (const { key, value } of this.refused.getRange()) table.set(key, value);
+    for (const { key, value } of this.gen.refused.getRange()) table.set(key, value);
     for (const layer of this.layers()) {
       for (const [key, r] of layer.refusals) {
         if (r === null) table.delete(key);
@@ -179,18 +180,20 @@ export class LmdbEventStorage implements EventStorage {
     if (meta === undefined) return;
     this.pending = new PendingWrites();
     this.committing.push(batch);
+    // replace() waits for no commit, so the environment cannot change under this one.
+    const gen = this.gen;
     // One transaction at a time, each handed over once the one before it committed: after a
     // failed commit nothing later lands, so lmdb keeps a prefix of whole writes.
     this.lastCommit = this.lastCommit
       .then(async () => {
         if (this.flushFailure !== undefined) return;
-        await this.root.batch(() => {
-          this.putEvents(batch.events, putBatched);
+        await gen.root.batch(() => {
+          gen.putEvents(batch.events, putBatched);
           for (const [key, r] of batch.refusals) {
-            if (r === null) void this.refused.remove(key);
-            else putBatched(this.refused, key, r);
+            if (r === null) void gen.refused.remove(key);
+            else putBatched(gen.refused, key, r);
           }
-          putBatched(this.metaDb, 'meta', meta);
+          putBatched(gen.metaDb, 'meta', meta);
         });
         // Committed, and visible to reads: lmdb renews its read transaction first.
         this.committing.splice(this.committing.indexOf(batch), 1);
@@ -213,7 +216,7 @@ export class LmdbEventStorage implements EventStorage {
     await this.settle();
     await new Promise<void>((resolve, reject) => {
       // env.sync (mdb_env_sync, forced) runs off the main thread; lmdb-js leaves it out of its types.
-      (this.root as unknown as { sync(callback: (err?: Error | null) => void): void }).sync((err) => {
+      (this.gen.root as unknown as { sync(callback: (err?: Error | null) => void): void }).sync((err) => {
         if (err) reject(new StorageError('event store sync', { cause: err }));
         else resolve();
       });
@@ -227,28 +230,40 @@ export class LmdbEventStorage implements EventStorage {
     // writers carry on meanwhile) plus those batches.
     this.flush();
     const layers = [...this.committing];
-    const txn = this.root.useReadTransaction();
+    // The view keeps reading the environment it started in, also if replace() retires it.
+    const gen = this.gen;
+    const txn = gen.root.useReadTransaction();
+    gen.views++;
     const meta = this.current;
-    const events = this.events;
+    let closed = false;
     return {
       meta,
       readAll: (position, limit) => {
         const wanted = Math.min(limit, meta.nextPosition - position);
-        return mergeOverlay(readEvents(events, position, wanted, txn), layers, position, wanted);
+        return mergeOverlay(readEvents(gen.events, position, wanted, Infinity, txn), layers, position, wanted);
       },
       close: () => {
+        if (closed) return;
+        closed = true;
         txn.done();
+        gen.views--;
+        if (gen.views === 0 && gen.retired) this.closeRetired(gen);
       },
     };
   }
 
   /**
    * Precondition: no write is being committed (await makeDurable() first); pending ones are
-   * dropped. The events are written as they are iterated, so a restore never holds the whole
-   * store in memory; if iterating them throws, the transaction is aborted and nothing changes.
+   * dropped. The new state is built in a new lmdb environment beside the current one, in
+   * transactions of about `restoreTransactionBytes` each (lmdb holds a write transaction's pages
+   * in memory until it commits, so one transaction for the whole store held the whole store), and
+   * synced; then the CURRENT file is switched to it and the old environment is removed once no
+   * view reads it. If iterating the events throws (a snapshot refused on the way), or a write
+   * fails, the new environment is dropped and nothing changes. A crash leaves the old state or the
+   * new one, never a mix: CURRENT names one complete environment, and open() removes the others.
    */
   replace(events: Iterable<StoredEvent>, meta: StoreMeta, refused: readonly RefusedAppend[] = []): void {
-    // A commit queued before this synchronous transaction could land after it, over the new state.
+    // A commit queued before this synchronous switch could land after it, in the old environment.
     if (this.committing.length > 0) throw new StorageError('event store replace while writes are being committed: settle them first');
     // The events' own failure (a restore refusing a snapshot) is rethrown as it is, not as a
     // storage failure.
@@ -261,17 +276,19 @@ export class LmdbEventStorage implements EventStorage {
         throw error;
       }
     })();
-    // One transaction: a crash leaves the old state or the new one, never a mix.
+    const next = this.newGeneration();
     try {
-      this.transact(() => {
-        for (const db of [this.events, this.streams, this.heads, this.ids, this.refused, this.metaDb]) db.clearSync();
-        this.putEvents(checked, putNow);
-        for (const r of refused) putNow(this.refused, r.key, r);
-        putNow(this.metaDb, 'meta', meta);
-      });
+      next.fill(checked, meta, refused, this.options.restoreTransactionBytes);
     } catch (err) {
-      throw refusedByEvents === undefined ? err : refusedByEvents.error;
+      this.retire(next);
+      throw refusedByEvents === undefined ? new StorageError('event store restore', { cause: err }) : refusedByEvents.error;
     }
+    // From here the new state is durable; if CURRENT cannot be switched the node stops, and the
+    // next open() finds whichever environment CURRENT names.
+    writeCurrent(this.dir, next.name);
+    const old = this.gen;
+    this.gen = next;
+    this.retire(old);
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.pending = new PendingWrites();
@@ -282,8 +299,33 @@ export class LmdbEventStorage implements EventStorage {
     try {
       await this.settle();
     } finally {
-      await this.root.close();
+      await this.gen.root.close();
+      await Promise.all(this.retiring);
     }
+  }
+
+  private newGeneration(): Generation {
+    const number = ++this.lastGeneration;
+    const dir = path.join(this.dir, generationName(number));
+    // A leftover of a restore that crashed (open() removes them too).
+    rmSync(dir, { recursive: true, force: true });
+    return new Generation(this.dir, generationName(number));
+  }
+
+  /** Closes and removes `gen` once no view reads it. */
+  private retire(gen: Generation): void {
+    gen.retired = true;
+    if (gen.views === 0) this.closeRetired(gen);
+  }
+
+  private closeRetired(gen: Generation): void {
+    // Best effort: a directory left behind is removed by the next open().
+    const done = gen.root
+      .close()
+      .then(() => rm(gen.dir, { recursive: true, force: true }))
+      .catch(() => undefined);
+    this.retiring.add(done);
+    void done.then(() => this.retiring.delete(done));
   }
 
   private readFlushedStream(stream: string, from: number, limit: number, direction: Direction): StoredEvent[] {
@@ -291,11 +333,11 @@ export class LmdbEventStorage implements EventStorage {
     if (limit <= POINT_READ_LIMIT) return this.readFlushedVersions(stream, from, limit, direction);
     const range =
       direction === 'forward'
-        ? this.streams.getRange({ start: [stream, Math.max(0, from)], end: [stream, Number.MAX_SAFE_INTEGER], limit })
-        : this.streams.getRange({ start: [stream, from], end: [stream, -1], reverse: true, limit });
+        ? this.gen.streams.getRange({ start: [stream, Math.max(0, from)], end: [stream, Number.MAX_SAFE_INTEGER], limit })
+        : this.gen.streams.getRange({ start: [stream, from], end: [stream, -1], reverse: true, limit });
     const out: StoredEvent[] = [];
     for (const { value: position } of range) {
-      const json = this.events.get(position);
+      const json = this.gen.events.get(position);
       if (json === undefined) throw new StorageError(`event store: stream index points at missing position ${position}`);
       out.push(stored(json));
     }
@@ -308,37 +350,17 @@ export class LmdbEventStorage implements EventStorage {
    * (the common read: a stream's latest event, or an aggregate's next few).
    */
   private readFlushedVersions(stream: string, from: number, limit: number, direction: Direction): StoredEvent[] {
-    const head = this.heads.get(stream);
+    const head = this.gen.heads.get(stream);
     if (head === undefined) return [];
     const out: StoredEvent[] = [];
     const step = direction === 'forward' ? 1 : -1;
     for (let v = direction === 'forward' ? Math.max(0, from) : Math.min(from, head); v >= 0 && v <= head && out.length < limit; v += step) {
-      const position = this.streams.get([stream, v]);
-      const json = position === undefined ? undefined : this.events.get(position);
+      const position = this.gen.streams.get([stream, v]);
+      const json = position === undefined ? undefined : this.gen.events.get(position);
       if (json === undefined) throw new StorageError(`event store: stream ${stream} has no event at version ${v} below its head ${head}`);
       out.push(stored(json));
     }
     return out;
-  }
-
-  /** The one place that knows which entries an event takes in the databases. */
-  private putEvents(events: Iterable<StoredEvent>, put: Put): void {
-    for (const { event, json } of events) {
-      put(this.events, event.position, json);
-      put(this.streams, [event.stream, event.version], event.position);
-      put(this.heads, event.stream, event.version);
-      put(this.ids, event.id, event.position);
-    }
-  }
-
-  private transact(fn: () => void): void {
-    try {
-      // Committed synchronously (visible to the next read), flushed to disk shortly after;
-      // aborted (nothing written) if fn throws.
-      this.root.transactionSync(fn, SYNCHRONOUS_COMMIT_NO_FLUSH | TransactionFlags.ABORTABLE);
-    } catch (err) {
-      throw new StorageError('event store write', { cause: err });
-    }
   }
 }
 
@@ -347,6 +369,11 @@ export interface LmdbEventStorageOptions {
   readonly flushDelayMs: number;
   /** Pending events that trigger a commit at once. */
   readonly maxPendingEvents: number;
+  /**
+   * Event JSON a restore (replace()) writes per lmdb transaction: lmdb holds a write
+   * transaction's pages in memory until it commits, so this bounds a restore's memory.
+   */
+  readonly restoreTransactionBytes: number;
 }
 
 /** How putEvents writes: inside a transactionSync, or queued into a batch() on lmdb's thread. */
@@ -361,7 +388,128 @@ const putBatched: Put = (db, key, value) => {
 /** Stream reads of up to this many events use point lookups instead of a cursor. */
 const POINT_READ_LIMIT = 16;
 
-const defaultOptions: LmdbEventStorageOptions = { flushDelayMs: 100, maxPendingEvents: 10_000 };
+const defaultOptions: LmdbEventStorageOptions = { flushDelayMs: 100, maxPendingEvents: 10_000, restoreTransactionBytes: 32 * 2 ** 20 };
+
+/**
+ * One lmdb environment: the store's state since the last replace(), in `<dir>/g<number>/`. The
+ * file `<dir>/CURRENT` names the one in use; any other is a leftover, removed at open.
+ */
+class Generation {
+  readonly name: string;
+  readonly number: number;
+  readonly dir: string;
+  readonly root: RootDatabase;
+  readonly events: Database<string, number>;
+  readonly streams: Database<number, [string, number]>;
+  readonly heads: Database<number, string>;
+  readonly ids: Database<number, string>;
+  readonly refused: Database<RefusedAppend, string>;
+  readonly metaDb: Database<StoreMeta, string>;
+  /** Views (read transactions) open on it. */
+  views = 0;
+  /** Replaced (or discarded): closed and removed once no view reads it. */
+  retired = false;
+
+  constructor(storeDir: string, name: string) {
+    this.name = name;
+    this.number = generationNumber(name);
+    this.dir = path.join(storeDir, name);
+    this.root = open({ path: this.dir, compression: false });
+    this.events = this.root.openDB({ name: 'events', encoding: 'string' });
+    this.streams = this.root.openDB({ name: 'streams' });
+    this.heads = this.root.openDB({ name: 'heads' });
+    this.ids = this.root.openDB({ name: 'ids' });
+    this.refused = this.root.openDB({ name: 'refused' });
+    this.metaDb = this.root.openDB({ name: 'meta' });
+  }
+
+  /** The one place that knows which entries an event takes in the databases. */
+  putEvents(events: Iterable<StoredEvent>, put: Put): void {
+    for (const { event, json } of events) {
+      put(this.events, event.position, json);
+      put(this.streams, [event.stream, event.version], event.position);
+      put(this.heads, event.stream, event.version);
+      put(this.ids, event.id, event.position);
+    }
+  }
+
+  /**
+   * Writes a whole state into this (new, empty) environment: the events in transactions of about
+   * `transactionBytes` of JSON, then the refused appends and `meta` in a last transaction that
+   * lmdb syncs before returning, with everything before it. Throws whatever iterating the events
+   * throws; the environment is then incomplete and must be dropped.
+   */
+  fill(events: Iterable<StoredEvent>, meta: StoreMeta, refused: readonly RefusedAppend[], transactionBytes: number): void {
+    const it = events[Symbol.iterator]();
+    // Each transaction returns whether events remain.
+    for (let more = true; more; ) {
+      more = this.root.transactionSync(() => {
+        for (let bytes = 0; bytes < transactionBytes; ) {
+          const next = it.next();
+          if (next.done === true) return false;
+          this.putEvents([next.value], putNow);
+          bytes += next.value.json.length;
+        }
+        return true;
+      }, SYNCHRONOUS_COMMIT_NO_FLUSH | TransactionFlags.ABORTABLE);
+    }
+    // Without NO_SYNC_FLUSH lmdb commits this one durably (and marks it flushed, so that its
+    // overlapping-sync recovery does not fall back to an earlier transaction after a power loss).
+    this.root.transactionSync(() => {
+      for (const r of refused) putNow(this.refused, r.key, r);
+      putNow(this.metaDb, 'meta', meta);
+    }, TransactionFlags.SYNCHRONOUS_COMMIT | TransactionFlags.ABORTABLE);
+  }
+}
+
+const CURRENT = 'CURRENT';
+
+function generationName(n: number): string {
+  return `g${String(n)}`;
+}
+
+function generationNumber(name: string): number {
+  const m = /^g(\d{1,9})$/.exec(name);
+  if (m === null) throw new StorageError(`event store: ${CURRENT} names ${JSON.stringify(name)}, which is not a generation (g<number>)`);
+  return Number(m[1]);
+}
+
+function writeCurrent(dir: string, name: string): void {
+  try {
+    replaceFileSync(path.join(dir, CURRENT), `${name}\n`);
+  } catch (err) {
+    throw new StorageError('event store: switch CURRENT', { cause: err });
+  }
+}
+
+/**
+ * Prepares `dir` and returns the name of the generation in use. A new store, or one from before
+ * generations (lmdb's files directly in `dir`), becomes g0. Every generation but the current one
+ * is a leftover (of a restore that crashed, or an environment replaced but not yet removed) and is
+ * removed.
+ */
+function openGenerations(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const currentFile = path.join(dir, CURRENT);
+  let name: string;
+  if (existsSync(currentFile)) {
+    name = readFileSync(currentFile, 'utf8').trim();
+    generationNumber(name);
+    if (!existsSync(path.join(dir, name))) throw new StorageError(`event store: ${CURRENT} names ${name}, which is missing from ${dir}`);
+  } else {
+    const unknown = readdirSync(dir).filter((e) => !['data.mdb', 'lock.mdb', 'g0', `${CURRENT}.tmp`].includes(e));
+    if (unknown.length > 0) throw new StorageError(`event store: ${dir} has no ${CURRENT} file but holds ${unknown.join(', ')}; refusing to guess which state is current`);
+    name = generationName(0);
+    mkdirSync(path.join(dir, name), { recursive: true });
+    // The files of a store from before generations move into g0 (a crash in between is resumed here).
+    if (existsSync(path.join(dir, 'data.mdb'))) renameSync(path.join(dir, 'data.mdb'), path.join(dir, name, 'data.mdb'));
+    writeCurrent(dir, name);
+  }
+  for (const entry of readdirSync(dir)) {
+    if (entry !== CURRENT && entry !== name) rmSync(path.join(dir, entry), { recursive: true, force: true });
+  }
+  return name;
+}
 
 /** Writes not yet committed to lmdb, indexed the way reads need them; immutable once flushed. */
 class PendingWrites {
@@ -410,23 +558,38 @@ export const SYNCHRONOUS_COMMIT_NO_FLUSH = (TransactionFlags.SYNCHRONOUS_COMMIT 
  * up to `limit`. Positions are contiguous: the overlay continues where lmdb stops, and events lmdb
  * already shows are not taken from the overlay again.
  */
-function mergeOverlay(committed: StoredEvent[], layers: readonly PendingWrites[], position: number, limit: number): StoredEvent[] {
+function mergeOverlay(committed: StoredEvent[], layers: readonly PendingWrites[], position: number, limit: number, maxBytes = Infinity): StoredEvent[] {
   const out = committed;
+  let bytes = maxBytes === Infinity ? 0 : jsonLength(out);
   for (const layer of layers) {
-    if (out.length >= limit) break;
+    if (out.length >= limit || bytes >= maxBytes) break;
     const next = position + out.length;
     if (layer.events.length === 0 || layer.firstPosition + layer.events.length <= next) continue;
     if (layer.firstPosition > next) throw new StorageError(`event store: no event at position ${next} before the overlay at ${layer.firstPosition}`);
-    out.push(...layer.from(next, limit - out.length));
+    const more = withinBytes(layer.from(next, limit - out.length), maxBytes - bytes);
+    out.push(...more);
+    if (maxBytes !== Infinity) bytes += jsonLength(more);
   }
   return out;
 }
 
-function readEvents(events: Database<string, number>, position: number, limit: number, transaction?: ReturnType<RootDatabase['useReadTransaction']>): StoredEvent[] {
+/** Events from `position` in lmdb; stops at `limit`, or once their JSON reaches `maxBytes` (see EventStorage.readAll). */
+function readEvents(events: Database<string, number>, position: number, limit: number, maxBytes: number, transaction?: ReturnType<RootDatabase['useReadTransaction']>): StoredEvent[] {
   if (limit <= 0) return [];
   const out: StoredEvent[] = [];
-  for (const { value } of events.getRange({ start: Math.max(0, position), limit, ...(transaction === undefined ? {} : { transaction }) })) out.push(stored(value));
+  let bytes = 0;
+  for (const { value } of events.getRange({ start: Math.max(0, position), limit, ...(transaction === undefined ? {} : { transaction }) })) {
+    out.push(stored(value));
+    bytes += value.length;
+    if (bytes >= maxBytes) break;
+  }
   return out;
+}
+
+function jsonLength(events: readonly StoredEvent[]): number {
+  let n = 0;
+  for (const e of events) n += e.json.length;
+  return n;
 }
 
 function stored(json: string): StoredEvent {

@@ -71,8 +71,13 @@ export interface ProjectionRunnerOptions {
   readonly store: ProjectionStore;
   readonly log: Logger;
   readonly registry?: Registry;
-  /** Events processed per projection between yields to the event loop. */
+  /** Events processed per projection between yields to the event loop (at most). */
   readonly batchSize?: number;
+  /**
+   * Event JSON read per projection between yields (about): large events make smaller batches, so
+   * that a round holds a few MB, not batchSize events of up to the event size limit each.
+   */
+  readonly batchBytes?: number;
 }
 
 /**
@@ -85,6 +90,7 @@ export class ProjectionRunner {
   private readonly o: ProjectionRunnerOptions;
   private readonly running = new Map<string, Running>();
   private readonly batchSize: number;
+  private readonly batchBytes: number;
   private readonly lagGauge: Gauge | undefined;
   private scheduled = false;
   private stopped = false;
@@ -93,6 +99,7 @@ export class ProjectionRunner {
   constructor(o: ProjectionRunnerOptions) {
     this.o = o;
     this.batchSize = o.batchSize ?? 500;
+    this.batchBytes = o.batchBytes ?? 8 * 2 ** 20;
     for (const definition of o.domains.projections) {
       const checkpoint = o.store.checkpoint(definition.name);
       this.running.set(definition.name, { definition, checkpoint, stored: checkpoint, storedAt: Date.now(), failure: undefined, rebuilding: false, waiters: [] });
@@ -209,7 +216,7 @@ export class ProjectionRunner {
       r.rebuilding = false;
       return true;
     }
-    const batch = events.reader.readAll(r.checkpoint, this.batchSize);
+    const batch = events.reader.readAll(r.checkpoint, this.batchSize, this.batchBytes);
     // Rows changed by the events processed so far in this batch, and by the current event.
     const changes = new Map<string, RowChange>();
     let current = new Map<string, Json | undefined>();

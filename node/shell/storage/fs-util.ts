@@ -1,4 +1,6 @@
+import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import path from 'node:path';
 
 /** fsyncs a directory so that file creations, renames and deletions in it are durable. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -8,4 +10,31 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** fsyncDir for callers that cannot wait (a synchronous restore). */
+export function fsyncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Replaces `file` with `data` atomically and durably: written and synced beside it, renamed over
+ * it, the directory synced. A crash leaves the old content or the new one.
+ */
+export function replaceFileSync(file: string, data: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  fsyncDirSync(path.dirname(file));
 }

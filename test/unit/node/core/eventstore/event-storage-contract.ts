@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { EMPTY_HASH } from '../../../../../node/core/eventstore/index.ts';
-import type { EventStorage, RefusedAppend } from '../../../../../node/core/eventstore/index.ts';
+import type { EventStorage, RefusedAppend, StoredEvent } from '../../../../../node/core/eventstore/index.ts';
 import type { LogIndex } from '../../../../../node/core/raft/index.ts';
 import { eventsFor } from '../../../../support/stored-events.ts';
 
@@ -51,6 +51,31 @@ export function describeEventStorageContract(name: string, make: () => Promise<E
         expect(s.readStream('a', Number.MAX_SAFE_INTEGER, 2, 'backward').map((e) => e.event.version)).toEqual([4, 3]);
         expect(s.readStream('b', 5, 10, 'forward')).toEqual([]);
         expect(s.readStream('a', 0, 0, 'forward')).toEqual([]);
+      }
+    });
+
+    it('reads the global log up to a number of events or a size, whichever comes first, at least one event', async () => {
+      const f = await make();
+      // Written one event at a time: a store that commits every few writes has some in lmdb and
+      // the rest in memory, and a read crosses from one to the other.
+      let meta = f.storage.meta;
+      const all: StoredEvent[] = [];
+      for (let i = 0; i < 9; i++) {
+        const w = eventsFor(meta, `s${String(i % 2)}`, Math.floor(i / 2), 1, i + 1);
+        f.storage.write(w.events, w.meta);
+        all.push(...w.events);
+        meta = w.meta;
+      }
+      const length = (n: number, from = 0): number => all.slice(from, from + n).reduce((sum, e) => sum + e.json.length, 0);
+      for await (const s of nowAndAfterReopen(f)) {
+        const positions = (position: number, limit: number, maxBytes?: number): number[] => s.readAll(position, limit, maxBytes).map((e) => e.event.position);
+        expect(positions(0, 100, 1)).toEqual([0]);
+        expect(positions(0, 100, length(3))).toEqual([0, 1, 2]);
+        expect(positions(0, 100, length(3) + 1)).toEqual([0, 1, 2, 3]);
+        expect(positions(4, 100, length(4, 4))).toEqual([4, 5, 6, 7]);
+        expect(positions(2, 3, Number.MAX_SAFE_INTEGER)).toEqual([2, 3, 4]);
+        expect(positions(7, 100, length(9))).toEqual([7, 8]);
+        expect(positions(9, 100, 1)).toEqual([]);
       }
     });
 

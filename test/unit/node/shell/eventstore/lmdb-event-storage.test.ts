@@ -1,3 +1,5 @@
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { emptyMeta } from '../../../../../node/core/eventstore/index.ts';
 import { LmdbEventStorage } from '../../../../../node/shell/eventstore/lmdb-event-storage.ts';
@@ -124,7 +126,7 @@ describe('LmdbEventStorage after a failed commit', () => {
     const dir = await dirs.make();
     const storage = LmdbEventStorage.open(dir, { flushDelayMs: 3_600_000, maxPendingEvents: 1 });
     // Make lmdb refuse the first transaction (a full disk, say); count what reaches it.
-    const root = (storage as unknown as { root: { batch(fn: () => void): Promise<boolean> } }).root;
+    const root = (storage as unknown as { gen: { root: { batch(fn: () => void): Promise<boolean> } } }).gen.root;
     const batch = root.batch.bind(root);
     let handed = 0;
     root.batch = (fn) => {
@@ -147,5 +149,143 @@ describe('LmdbEventStorage after a failed commit', () => {
     opened.push(reopened);
     expect(reopened.meta).toEqual(emptyMeta);
     expect(reopened.readAll(0, 10)).toEqual([]);
+  });
+});
+
+describe('LmdbEventStorage restore into a new environment', () => {
+  /** The entries of the store's directory, once every replaced environment has been removed. */
+  async function settledEntries(dir: string, expected: readonly string[]): Promise<string[]> {
+    for (let i = 0; i < 200; i++) {
+      const entries = (await readdir(dir)).sort();
+      if (JSON.stringify(entries) === JSON.stringify([...expected].sort())) return entries;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return (await readdir(dir)).sort();
+  }
+
+  function openStore(dir: string, options: Partial<LmdbEventStorageOptions> = {}): LmdbEventStorage {
+    const storage = LmdbEventStorage.open(dir, options);
+    opened.push(storage);
+    return storage;
+  }
+
+  /** A store restoring ~1 KB per transaction, with three events of stream `a` committed and synced. */
+  async function durableStoreOfThree(): Promise<{ dir: string; storage: LmdbEventStorage; a: ReturnType<typeof eventsFor> }> {
+    const dir = await dirs.make();
+    const storage = openStore(dir, { restoreTransactionBytes: 1_024 });
+    const a = eventsFor(storage.meta, 'a', 0, 3, 1);
+    storage.write(a.events, a.meta);
+    await storage.makeDurable();
+    return { dir, storage, a };
+  }
+
+  async function closeStore(storage: LmdbEventStorage): Promise<void> {
+    opened.splice(opened.indexOf(storage), 1);
+    await storage.close();
+  }
+
+  it('writes the new state in many transactions beside the old one, then switches CURRENT and removes the old environment', async () => {
+    const { dir, storage, a } = await durableStoreOfThree();
+    const fresh = eventsFor(emptyMeta, 'z', 0, 200, 40);
+    storage.replace(fresh.events, fresh.meta);
+    expect(await readFile(path.join(dir, 'CURRENT'), 'utf8')).toBe('g1\n');
+    expect(await settledEntries(dir, ['CURRENT', 'g1'])).toEqual(['CURRENT', 'g1']);
+    // One transaction per ~1 KB of event JSON, and one for the meta: never the whole store at once.
+    const jsonBytes = fresh.events.reduce((n, e) => n + e.json.length, 0);
+    const gen = (storage as unknown as { gen: { root: { getStats(): { lastTxnId: number } } } }).gen;
+    expect(gen.root.getStats().lastTxnId).toBeGreaterThanOrEqual(Math.floor(jsonBytes / 1_024));
+    expect(storage.readAll(0, 1_000).map((e) => e.json)).toEqual(fresh.events.map((e) => e.json));
+    expect(storage.streamVersion('a')).toBe(-1);
+    await closeStore(storage);
+    const reopened = openStore(dir);
+    expect(reopened.meta).toEqual(fresh.meta);
+    expect(reopened.readAll(0, 1_000).map((e) => e.json)).toEqual(fresh.events.map((e) => e.json));
+    expect(reopened.positionOf('a-0')).toBeUndefined();
+  });
+
+  it('changes nothing when the events fail on the way (a refused snapshot), and removes what it wrote', async () => {
+    const { dir, storage, a } = await durableStoreOfThree();
+    const fresh = eventsFor(emptyMeta, 'z', 0, 100, 40);
+    const refusal = new Error('event store snapshot does not match its hash; refusing it');
+    const failing = (function* () {
+      yield* fresh.events.slice(0, 90); // several transactions committed before the failure
+      throw refusal;
+    })();
+    expect(() => {
+      storage.replace(failing, fresh.meta);
+    }).toThrow(refusal);
+    expect(storage.meta).toEqual(a.meta);
+    expect(storage.readAll(0, 10).map((e) => e.json)).toEqual(a.events.map((e) => e.json));
+    expect(storage.positionOf('z-0')).toBeUndefined();
+    expect(await settledEntries(dir, ['CURRENT', 'g0'])).toEqual(['CURRENT', 'g0']);
+    // The store goes on: writes, and a later restore (into a new name: g1 may still be closing).
+    const b = eventsFor(a.meta, 'a', 3, 1, 2);
+    storage.write(b.events, b.meta);
+    await storage.makeDurable();
+    storage.replace(fresh.events, fresh.meta);
+    expect(await readFile(path.join(dir, 'CURRENT'), 'utf8')).toBe('g2\n');
+    await closeStore(storage);
+    const reopened = openStore(dir);
+    expect(reopened.meta).toEqual(fresh.meta);
+  });
+
+  it('lets a view taken before a replace read the old state to its end; the old environment goes when it closes', async () => {
+    const dir = await dirs.make();
+    const storage = openStore(dir);
+    const a = eventsFor(storage.meta, 'a', 0, 5, 1);
+    storage.write(a.events, a.meta);
+    await storage.makeDurable();
+    const view = storage.view();
+    const fresh = eventsFor(emptyMeta, 'z', 0, 2, 40);
+    storage.replace(fresh.events, fresh.meta);
+    expect(view.readAll(0, 10).map((e) => e.json)).toEqual(a.events.map((e) => e.json));
+    expect(storage.readAll(0, 10).map((e) => e.json)).toEqual(fresh.events.map((e) => e.json));
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await readdir(dir)).sort()).toEqual(['CURRENT', 'g0', 'g1']);
+    view.close();
+    expect(await settledEntries(dir, ['CURRENT', 'g1'])).toEqual(['CURRENT', 'g1']);
+  });
+
+  it('at open, removes what a crashed restore left and keeps the state CURRENT names', async () => {
+    const dir = await dirs.make();
+    const storage = openStore(dir);
+    const a = eventsFor(storage.meta, 'a', 0, 2, 1);
+    storage.write(a.events, a.meta);
+    await closeStore(storage);
+    // A restore that crashed before switching CURRENT: an environment half written, a temp file.
+    await mkdir(path.join(dir, 'g7'));
+    await writeFile(path.join(dir, 'g7', 'data.mdb'), 'half a store');
+    await writeFile(path.join(dir, 'CURRENT.tmp'), 'g7');
+    const reopened = openStore(dir);
+    expect(reopened.meta).toEqual(a.meta);
+    expect((await readdir(dir)).sort()).toEqual(['CURRENT', 'g0']);
+  });
+
+  it('moves a store from before generations (lmdb files in the directory itself) into g0', async () => {
+    const dir = await dirs.make();
+    const storage = openStore(dir);
+    const a = eventsFor(storage.meta, 'a', 0, 4, 1);
+    storage.write(a.events, a.meta);
+    await closeStore(storage);
+    await rename(path.join(dir, 'g0', 'data.mdb'), path.join(dir, 'data.mdb'));
+    await rename(path.join(dir, 'g0', 'lock.mdb'), path.join(dir, 'lock.mdb'));
+    await rm(path.join(dir, 'g0'), { recursive: true });
+    await rm(path.join(dir, 'CURRENT'));
+    const reopened = openStore(dir);
+    expect(reopened.meta).toEqual(a.meta);
+    expect(reopened.readAll(0, 10).map((e) => e.json)).toEqual(a.events.map((e) => e.json));
+    expect((await readdir(dir)).sort()).toEqual(['CURRENT', 'g0']);
+  });
+
+  it('refuses to open a directory whose CURRENT is missing while generations exist, or names one that is missing', async () => {
+    const dir = await dirs.make();
+    await closeStore(openStore(dir));
+    await rm(path.join(dir, 'CURRENT'));
+    await mkdir(path.join(dir, 'g3'));
+    expect(() => LmdbEventStorage.open(dir)).toThrow(/no CURRENT file but holds g3/);
+    await writeFile(path.join(dir, 'CURRENT'), 'g5\n');
+    expect(() => LmdbEventStorage.open(dir)).toThrow(/CURRENT names g5, which is missing/);
+    await writeFile(path.join(dir, 'CURRENT'), '../elsewhere\n');
+    expect(() => LmdbEventStorage.open(dir)).toThrow(StorageError);
   });
 });

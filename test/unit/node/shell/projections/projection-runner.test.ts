@@ -107,6 +107,48 @@ describe('ProjectionRunner', () => {
     expect(r.get('counts', 'count')).toBe(4);
   });
 
+  it('reads large events in smaller batches, about batchBytes of JSON per round, and still processes each once, in order', async () => {
+    // Every event a projection round processes is handled in one turn of the event loop; a counter
+    // moved on by setImmediate tells the rounds apart.
+    let turn = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    tick();
+    const seen: { position: number; turn: number }[] = [];
+    const sized: DomainModule = {
+      ...(account as unknown as DomainModule),
+      type: 'sized',
+      events: {},
+      projections: [
+        {
+          name: 'positions',
+          apply(event) {
+            seen.push({ position: event.position, turn });
+          },
+        },
+      ],
+    };
+    const sm = new EventStoreStateMachine(new MemoryEventStorage());
+    const text = 'x'.repeat(10_000);
+    for (let i = 0; i < 40; i++) append(sm, `s${String(i % 3)}`, [{ type: 'Big', data: { text } }]);
+    for (let i = 0; i < 60; i++) append(sm, 's', [{ type: 'Small', data: i }]);
+    const store = ProjectionStore.open(await dirs.make());
+    const r = new ProjectionRunner({ events: sm, domains: new DomainRegistry([sized]), store, log, batchSize: 500, batchBytes: 50_000 });
+    open.push({ store, runner: r });
+    r.notify();
+    await r.waitFor('positions', sm.nextPosition, 5000);
+    ticking = false;
+    expect(seen.map((e) => e.position)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    const rounds = new Map<number, number[]>();
+    for (const e of seen) rounds.set(e.turn, [...(rounds.get(e.turn) ?? []), e.position]);
+    // Each big event is ~10 KB of JSON: a round takes five (the fifth reaches 50 KB), never all 40;
+    // the 60 small ones then go in one round (batchSize allows 500).
+    expect([...rounds.values()].map((positions) => positions.length)).toEqual([5, 5, 5, 5, 5, 5, 5, 5, 60]);
+  });
+
   it('gives every row the position of the last event that set it, and tells listeners after the commit', async () => {
     const sm = new EventStoreStateMachine(new MemoryEventStorage());
     append(sm, 'account-a', [{ type: 'AccountOpened', data: { owner: 'alice' } }]); // 0
