@@ -107,11 +107,16 @@ async function startNode(config: NodeConfig): Promise<void> {
           driver.reportUnreachable(peer);
         },
         snapshotSent: (peer, ok) => {
+          metrics.snapshotTransfers.inc({ direction: 'sent', outcome: ok ? 'ok' : 'failed' });
           driver.reportSnapshot(peer, ok);
         },
         snapshotReceived: (peer, bytes, err) => {
+          metrics.snapshotTransfers.inc({ direction: 'received', outcome: err === undefined ? 'ok' : 'failed' });
           if (err === undefined) log.info({ peer, bytes }, 'received snapshot');
           else log.error({ peer, bytes, err }, 'could not write a snapshot from a peer');
+        },
+        snapshotData: (_peer, direction, bytes) => {
+          metrics.snapshotBytes.inc({ direction }, bytes);
         },
       },
     },

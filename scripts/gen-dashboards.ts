@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 
 export const dashboardsDir = path.join(import.meta.dirname, '..', 'charts', 'eventraft', 'dashboards');
 
-type Unit = 'short' | 's' | 'bytes' | 'percentunit' | 'reqps' | 'ops' | 'none';
+type Unit = 'short' | 's' | 'bytes' | 'Bps' | 'percentunit' | 'reqps' | 'ops' | 'none';
 
 interface Query {
   readonly expr: string;
@@ -106,6 +106,7 @@ const clusterOverview: DashboardSpec = {
         ts('Store size', 'Bytes of log segments and snapshots on disk, per node', 'bytes', [{ expr: `eventraft_store_bytes{${NODE}}`, legend: '{{pod}}' }], 8),
         ts('Snapshots', 'Snapshots taken (created) or received from the leader (installed), per interval', 'short', [{ expr: `sum by (pod, kind) (increase(eventraft_raft_snapshots_total{${NODE}}[${RATE}]))`, legend: '{{pod}} {{kind}}' }], 8),
         ts('Projection lag', 'Events applied but not yet in each projection', 'short', [{ expr: `max by (projection) (eventraft_projection_lag_events{${NODE}})`, legend: '{{projection}}' }], 12),
+        ts('Snapshot transfer rate', 'Snapshot data streamed to peers (sent) or from the leader (received), per node: a new or lagging member catching up', 'Bps', [{ expr: `sum by (pod, direction) (rate(eventraft_snapshot_bytes_total{${NODE}}[${RATE}]))`, legend: '{{pod}} {{direction}}' }], 12),
       ],
     },
     {

@@ -330,6 +330,21 @@ describe('a 3-node cluster of real processes', () => {
     // The leader's own snapshots hold no copy of the state (it is in lmdb): it streamed it to send.
     await logged(leader, 'log compacted behind the synced state');
     await logged(leader, 'streaming state snapshot');
+    // Both ends counted the transfer and its bytes, and agree on the bytes.
+    const counted = async (id: string, direction: string): Promise<{ ok: number; bytes: number }> => {
+      const text = await (await fetch(`${c.url(id)}/metrics`)).text();
+      const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+      return {
+        ok: value(new RegExp(`eventraft_snapshot_transfers_total\\{direction="${direction}",outcome="ok"\\} (\\d+)`)),
+        bytes: value(new RegExp(`eventraft_snapshot_bytes_total\\{direction="${direction}"\\} (\\d+)`)),
+      };
+    };
+    const received = await counted(victim, 'received');
+    const sent = await counted(leader, 'sent');
+    expect(received.ok).toBeGreaterThanOrEqual(1);
+    expect(received.bytes).toBeGreaterThan(0);
+    expect(sent.ok).toBeGreaterThanOrEqual(1);
+    expect(sent.bytes).toBeGreaterThanOrEqual(received.bytes);
     // Restored from the snapshot plus the log after it: byte-identical events, the same hash.
     interface StoreView { store: { appliedIndex: number; events: number; hash: string } }
     const stores = await until('every node to reach the same applied index', async () => {

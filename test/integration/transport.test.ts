@@ -28,12 +28,15 @@ interface Peer {
   readonly received: Message[];
   readonly rejected: FrameRejection[];
   readonly events: string[];
+  /** Snapshot data bytes the observer heard of, frame by frame. */
+  readonly snapshotBytes: { sent: number; received: number };
 }
 
 async function startPeer(id: string, host: string, observer: TransportObserver = {}, port = 0, options: Partial<TransportOptions> = {}): Promise<Peer> {
   const received: Message[] = [];
   const rejected: FrameRejection[] = [];
   const events: string[] = [];
+  const snapshotBytes = { sent: 0, received: 0 };
   const snapshotDir = await dirs.make();
   const transport = new PeerTransport(
     {
@@ -51,6 +54,9 @@ async function startPeer(id: string, host: string, observer: TransportObserver =
         frameRejected: (reason) => rejected.push(reason),
         snapshotSent: (peer, ok) => events.push(`snapshot ${peer} ${ok}`),
         messageDropped: (peer, reason) => events.push(`dropped ${peer} ${reason}`),
+        snapshotData: (_peer, direction, bytes) => {
+          snapshotBytes[direction] += bytes;
+        },
         ...observer,
       },
     },
@@ -66,7 +72,7 @@ async function startPeer(id: string, host: string, observer: TransportObserver =
   );
   const address = await transport.start();
   started.push(transport);
-  return { transport, snapshotDir, address, received, rejected, events };
+  return { transport, snapshotDir, address, received, rejected, events, snapshotBytes };
 }
 
 const heartbeat = (from: string, to: string, context = ''): Message => ({ type: 'Heartbeat', from, to, term: 1, leaderCommit: 0, context }) as unknown as Message;
@@ -207,6 +213,9 @@ describe('PeerTransport over TCP', () => {
     expect(Buffer.from(got.snapshot.data).equals(Buffer.from(data))).toBe(true);
     expect(got.snapshot.metadata).toEqual({ index: 100, term: 2, membership });
     expect(a.events).toContain('snapshot b true');
+    // Progress was reported frame by frame, at both ends.
+    expect(a.snapshotBytes).toEqual({ sent: data.length, received: 0 });
+    expect(b.snapshotBytes).toEqual({ sent: 0, received: data.length });
   });
 
   it('pulls a streamed snapshot only as fast as the connection takes it, and closes its body', async () => {

@@ -23,6 +23,8 @@ export class RaftMetrics {
   readonly fsyncSeconds: Histogram;
   readonly peerRttSeconds: Histogram<'peer'>;
   readonly snapshots: Counter<'kind'>;
+  readonly snapshotTransfers: Counter<'direction' | 'outcome'>;
+  readonly snapshotBytes: Counter<'direction'>;
   readonly storeBytes: Gauge;
   readonly readIndexRounds: Counter;
   readonly framesRejected: Counter<'reason'>;
@@ -55,6 +57,13 @@ export class RaftMetrics {
       registers,
     });
     this.snapshots = new Counter({ name: 'eventraft_raft_snapshots_total', help: 'Snapshots taken (kind=created) or installed from the leader (kind=installed)', labelNames: ['kind'], registers });
+    this.snapshotTransfers = new Counter({
+      name: 'eventraft_snapshot_transfers_total',
+      help: 'Snapshots streamed to a peer (direction=sent) or received from the leader into a file (direction=received), by outcome',
+      labelNames: ['direction', 'outcome'],
+      registers,
+    });
+    this.snapshotBytes = new Counter({ name: 'eventraft_snapshot_bytes_total', help: 'Snapshot data bytes sent to peers or received, counted as each frame goes (progress of a transfer)', labelNames: ['direction'], registers });
     this.readIndexRounds = new Counter({ name: 'eventraft_raft_read_index_rounds_total', help: 'ReadIndex rounds this node started; each serves every strong read queued before it', registers });
     this.storeBytes = new Gauge({ name: 'eventraft_store_bytes', help: 'Bytes of log segments and snapshots on disk', registers });
     this.framesRejected = new Counter({ name: 'eventraft_transport_frames_rejected_total', help: 'Peer connections closed for a bad frame, by reason', labelNames: ['reason'], registers });
@@ -62,6 +71,10 @@ export class RaftMetrics {
     // Export the usual label values at 0 from the start, so rates and alerts see a series before the first failure.
     for (const reason of PROPOSAL_FAILURES) this.proposalsFailed.inc({ reason }, 0);
     for (const kind of ['created', 'installed']) this.snapshots.inc({ kind }, 0);
+    for (const direction of ['sent', 'received']) {
+      this.snapshotBytes.inc({ direction }, 0);
+      for (const outcome of ['ok', 'failed']) this.snapshotTransfers.inc({ direction, outcome }, 0);
+    }
     for (const reason of FRAME_REJECTIONS) this.framesRejected.inc({ reason }, 0);
     for (const reason of DROP_REASONS) this.messagesDropped.inc({ reason }, 0);
   }

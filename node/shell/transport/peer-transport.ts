@@ -27,6 +27,8 @@ export interface TransportObserver {
   snapshotSent?(peer: NodeId, ok: boolean): void;
   /** A snapshot from `peer` was received into its file (ok), or could not be written (`error`). */
   snapshotReceived?(peer: NodeId, bytes: number, error?: Error): void;
+  /** A snapshot data frame of `bytes` went to `peer` or came from it (progress of a long transfer). */
+  snapshotData?(peer: NodeId, direction: 'sent' | 'received', bytes: number): void;
 }
 
 export interface TransportOptions {
@@ -328,6 +330,7 @@ export class PeerTransport {
               if (incoming === undefined) throw new FrameError('protocol', 'snapshot data outside a snapshot');
               if (incoming.bytes + frame.payload.length > this.s.maxSnapshotBytes) throw new FrameError('oversized', `snapshot exceeds ${this.s.maxSnapshotBytes} bytes`);
               incoming.write(frame.payload);
+              this.s.observer.snapshotData?.(peer, 'received', frame.payload.length);
               break;
             case FrameKind.SnapshotEnd: {
               if (incoming === undefined) throw new FrameError('protocol', 'snapshot end outside a snapshot');
@@ -645,6 +648,7 @@ class Outbound {
     s.rest = s.rest.subarray(part.length);
     s.bytes += part.length;
     s.crc = crc32(part, s.crc);
+    this.s.observer.snapshotData?.(this.peer, 'sent', part.length);
     return encodeFrame(FrameKind.SnapshotData, part);
   }
 }
