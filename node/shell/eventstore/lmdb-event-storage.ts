@@ -6,7 +6,7 @@ import type { Database, Key, RootDatabase } from 'lmdb';
 import { byIndex, emptyMeta, withinBytes } from '../../core/eventstore/index.ts';
 import type { Direction, EventStorage, RecordedEvent, RefusalChanges, RefusedAppend, StorageView, StoreMeta, StoredEvent } from '../../core/eventstore/index.ts';
 import type { LogIndex } from '../../core/raft/index.ts';
-import { StorageError, replaceFileSync } from '../storage/index.ts';
+import { StorageError, fsyncDirSync, replaceFileSync } from '../storage/index.ts';
 
 /**
  * The event store's state on disk, in lmdb (docs/event-storage.md says why lmdb).
@@ -415,6 +415,10 @@ class Generation {
     this.number = generationNumber(name);
     this.dir = path.join(storeDir, name);
     this.root = open({ path: this.dir, compression: false });
+    // lmdb syncs its files' contents, never the directories that name them: a file created here
+    // must survive a power loss before the Raft log is compacted behind the state in it.
+    fsyncDirSync(this.dir);
+    fsyncDirSync(storeDir);
     this.events = this.root.openDB({ name: 'events', encoding: 'string' });
     this.streams = this.root.openDB({ name: 'streams' });
     this.heads = this.root.openDB({ name: 'heads' });
@@ -502,7 +506,10 @@ function openGenerations(dir: string): string {
     name = generationName(0);
     mkdirSync(path.join(dir, name), { recursive: true });
     // The files of a store from before generations move into g0 (a crash in between is resumed here).
-    if (existsSync(path.join(dir, 'data.mdb'))) renameSync(path.join(dir, 'data.mdb'), path.join(dir, name, 'data.mdb'));
+    if (existsSync(path.join(dir, 'data.mdb'))) {
+      renameSync(path.join(dir, 'data.mdb'), path.join(dir, name, 'data.mdb'));
+      fsyncDirSync(path.join(dir, name));
+    }
     writeCurrent(dir, name);
   }
   for (const entry of readdirSync(dir)) {
