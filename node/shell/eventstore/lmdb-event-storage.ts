@@ -307,9 +307,13 @@ export class LmdbEventStorage implements EventStorage {
   private newGeneration(): Generation {
     const number = ++this.lastGeneration;
     const dir = path.join(this.dir, generationName(number));
-    // A leftover of a restore that crashed (open() removes them too).
-    rmSync(dir, { recursive: true, force: true });
-    return new Generation(this.dir, generationName(number));
+    try {
+      // A leftover of a restore that crashed (open() removes them too).
+      rmSync(dir, { recursive: true, force: true });
+      return new Generation(this.dir, generationName(number));
+    } catch (err) {
+      throw new StorageError(`event store restore: create ${dir}`, { cause: err });
+    }
   }
 
   /** Closes and removes `gen` once no view reads it. */
