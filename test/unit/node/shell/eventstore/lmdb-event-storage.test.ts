@@ -185,7 +185,7 @@ describe('LmdbEventStorage restore into a new environment', () => {
   }
 
   it('writes the new state in many transactions beside the old one, then switches CURRENT and removes the old environment', async () => {
-    const { dir, storage, a } = await durableStoreOfThree();
+    const { dir, storage } = await durableStoreOfThree();
     const fresh = eventsFor(emptyMeta, 'z', 0, 200, 40);
     storage.replace(fresh.events, fresh.meta);
     expect(await readFile(path.join(dir, 'CURRENT'), 'utf8')).toBe('g1\n');
