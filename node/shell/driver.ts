@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { RawNode, durableCommittedPrefix, isVoter, members, mustSync } from '../core/raft/index.ts';
+import { RawNode, durableCommittedPrefix, isVoter, members, mustSync, sendsBeforePersist } from '../core/raft/index.ts';
 import type { ConfChange, Entry, LogIndex, Membership, Message, MessageOf, NodeId, RaftOptions, Random, Ready, SnapshotMetadata, Status, Term } from '../core/raft/index.ts';
 import { slicesStream } from '../core/state-machine.ts';
 import type { ReplicatedStateMachine, SnapshotStream } from '../core/state-machine.ts';
@@ -538,11 +538,10 @@ export class Driver<R> {
     const started = performance.now();
     // The store's hard state is the last persisted one (only its commit index may be unsynced).
     const durable = this.o.store.initialState().hardState;
-    const termChanges = rd.hardState !== undefined && rd.hardState.term !== durable.term;
     const held: Message[] = [];
     for (const m of rd.messages) {
-      // A leader's appends may go while its own fsync runs, unless its term is not durable yet.
-      if (!termChanges && (m.type === 'AppendEntries' || m.type === 'Heartbeat')) this.send(m);
+      // A leader's appends, and messages that acknowledge no entries, go while the fsync runs.
+      if (sendsBeforePersist(m, durable.term)) this.send(m);
       else held.push(m);
     }
     // Committed entries already durable here need not wait for this Ready's fsync: apply them

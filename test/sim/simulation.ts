@@ -10,7 +10,7 @@
  * After every event the safety invariants are checked (see `check*` methods); the first violation
  * throws a SimulationViolation carrying the seed and the last events.
  */
-import { RawNode, MemoryStorage, SeededRandom, durableCommittedPrefix, isMember, isVoter, mustSync } from '../../node/core/raft/index.ts';
+import { RawNode, MemoryStorage, SeededRandom, durableCommittedPrefix, isMember, isVoter, mustSync, sendsBeforePersist } from '../../node/core/raft/index.ts';
 import type { Entry, HardState, LogIndex, Message, NodeId, Ready, Term, RaftOptions } from '../../node/core/raft/index.ts';
 import { EventStoreStateMachine, MemoryEventStorage, encodeCommand } from '../../node/core/eventstore/index.ts';
 import type { AppendCommand, AppendOutcome, ExpectedVersion } from '../../node/core/eventstore/index.ts';
@@ -443,12 +443,13 @@ export class Simulation {
     const rd = raw.ready();
     this.checkReady(node, rd);
     const held: Message[] = [];
-    // Thesis §10.2.1: a leader may send its appends while its own fsync is in flight.
+    // Thesis §10.2.1: a leader may send its appends while its own fsync is in flight, and messages
+    // that acknowledge no entries (heartbeat answers, ReadIndex) may go too (the driver's rule)...
     const early = this.netRng.float() < 0.5;
     for (const m of rd.messages) {
       // ...but only once its term is durable: a single voter wins in the same step it campaigned,
       // and a crash before the fsync would let it lead the same term again with another log.
-      if (early && (m.type === 'AppendEntries' || m.type === 'Heartbeat') && m.term <= node.durableTerm) {
+      if (early && sendsBeforePersist(m, node.durableTerm as Term)) {
         this.send(m);
       } else held.push(m);
     }

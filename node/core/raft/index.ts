@@ -1,6 +1,6 @@
 export * from './types.ts';
 export { RawNode } from './raw-node.ts';
-export { durableCommittedPrefix, mustSync } from './ready-rules.ts';
+export { durableCommittedPrefix, mustSync, sendsBeforePersist } from './ready-rules.ts';
 export type { PeerStatus, Status } from './raw-node.ts';
 export { Raft, defaultRaftOptions } from './raft.ts';
 export type { RaftConfig, RaftOptions, ReadIndexResult, TransferResult } from './raft.ts';

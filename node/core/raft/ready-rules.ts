@@ -1,5 +1,5 @@
 import type { RaftStorage } from './storage.ts';
-import type { HardState, Ready } from './types.ts';
+import type { HardState, Message, Ready, Term } from './types.ts';
 
 /**
  * Whether a Ready must be fsynced before its messages leave (etcd's MustSync): entries, a
@@ -24,4 +24,24 @@ export function durableCommittedPrefix(rd: Ready, storage: RaftStorage): number 
     n++;
   }
   return n;
+}
+
+/**
+ * Whether `m` may leave before the Ready that carries it is persisted: it acknowledges nothing of
+ * this node's log and its term is durable. A leader's appends and heartbeats (thesis §10.2.1),
+ * a follower's heartbeat answer (it carries only the term and the ReadIndex context), and
+ * ReadIndex requests and answers qualify. Append answers (they acknowledge entries), votes and
+ * everything else wait for the fsync. `durableTerm` is the term as last persisted.
+ */
+export function sendsBeforePersist(m: Message, durableTerm: Term): boolean {
+  switch (m.type) {
+    case 'AppendEntries':
+    case 'Heartbeat':
+    case 'HeartbeatResponse':
+    case 'ReadIndex':
+    case 'ReadIndexResponse':
+      return m.term <= durableTerm;
+    default:
+      return false;
+  }
 }

@@ -72,6 +72,22 @@ class GatedLogStore extends MemoryLogStore {
   }
 }
 
+/** A cluster whose log stores can hold their persists, with a leader that has committed a write. */
+async function gatedCluster(): Promise<{ gated: Map<NodeId, GatedLogStore>; leaderId: NodeId; leader: Driver<number> }> {
+  const gated = new Map<NodeId, GatedLogStore>();
+  const { drivers: byId } = startCluster({
+    storeFor: (id) => {
+      const store = new GatedLogStore();
+      gated.set(id, store);
+      return store;
+    },
+  });
+  const leaderId = await leaderOf(byId);
+  const leader = byId.get(leaderId) as Driver<number>;
+  await leader.propose(new TextEncoder().encode('settled'));
+  return { gated, leaderId, leader };
+}
+
 async function until(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
   if (!condition()) throw new Error('condition not reached in 5 s');
@@ -197,19 +213,9 @@ describe('strong reads through the driver', () => {
   });
 
   it("are served without waiting for the fsync of the Ready that confirms them", async () => {
-    const gated = new Map<NodeId, GatedLogStore>();
-    const { drivers: byId } = startCluster({
-      storeFor: (id) => {
-        const store = new GatedLogStore();
-        gated.set(id, store);
-        return store;
-      },
-    });
-    const leaderId = await leaderOf(byId);
-    const leader = byId.get(leaderId) as Driver<number>;
+    const { gated, leaderId, leader } = await gatedCluster();
     const store = gated.get(leaderId) as GatedLogStore;
     const enc = new TextEncoder();
-    await leader.propose(enc.encode('settled'));
     store.holding = true;
     // A write and a read together: the write's persist holds the leader's loop while the
     // heartbeat round confirms the read. A second write arrives meanwhile, so the Ready that
@@ -232,6 +238,37 @@ describe('strong reads through the driver', () => {
     store.release(); // before asserting: a held persist would keep the driver from stopping
     expect(seen.served).toBe(true);
     expect(heldWhenServed).toBe(1); // the Ready with the second write was still persisting
+    expect((await outcomes).map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+  });
+
+  it("are confirmed by a follower's heartbeat answer that does not wait for the follower's fsync", async () => {
+    const { gated, leaderId, leader } = await gatedCluster();
+    const [followerId, otherId] = ids.filter((id) => id !== leaderId) as [NodeId, NodeId];
+    const follower = gated.get(followerId) as GatedLogStore;
+    const enc = new TextEncoder();
+    // The leader's quorum for the read is this follower alone, whose persists are held.
+    silenced.add(otherId);
+    follower.holding = true;
+    const first = leader.propose(enc.encode('w1'));
+    await until(() => follower.held === 1);
+    // While the follower's loop waits for that fsync, the read's heartbeat and a second write
+    // reach it: its next Ready carries the heartbeat answer and an entry to persist.
+    const seen = { served: false };
+    const read = leader.readBarrier().then(() => {
+      seen.served = true;
+    });
+    const second = leader.propose(enc.encode('w2'));
+    const outcomes = Promise.allSettled([first, read, second]);
+    await new Promise((r) => setTimeout(r, 50));
+    follower.release();
+    await until(() => follower.held === 1);
+    for (let i = 0; i < 50 && !seen.served; i++) await new Promise((r) => setTimeout(r, 10));
+    const heldWhenServed = follower.held;
+    follower.holding = false;
+    follower.release();
+    silenced.delete(otherId);
+    expect(seen.served).toBe(true);
+    expect(heldWhenServed).toBe(1); // the follower was still persisting the second write
     expect((await outcomes).map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
   });
 
