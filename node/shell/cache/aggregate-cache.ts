@@ -8,6 +8,8 @@ import type { RedisCache } from './redis-cache.ts';
 
 /** Events read per step when collecting what to invalidate. */
 const INVALIDATION_PAGE = 1_000;
+/** Event JSON per invalidation page, about: large events make shorter pages. */
+const INVALIDATION_PAGE_BYTES = 8 * 2 ** 20;
 /** More new events than this at once are invalidated by bumping the cache epoch instead. */
 const BULK_CHANGE = 100_000;
 
@@ -55,7 +57,7 @@ export class AggregateCache {
       return;
     }
     while (this.cursor < events.nextPosition) {
-      const page = events.reader.readAll(this.cursor, INVALIDATION_PAGE);
+      const page = events.reader.readAll(this.cursor, INVALIDATION_PAGE, INVALIDATION_PAGE_BYTES);
       if (page.length === 0) break;
       for (const { event } of page) {
         const dash = event.stream.indexOf('-');

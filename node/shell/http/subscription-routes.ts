@@ -12,8 +12,11 @@ export interface SubscriptionRoutesDeps {
   readonly onApplied: (listener: () => void) => void;
   /** Interval between keep-alive comments on an idle subscription. */
   readonly heartbeatMs?: number;
+  /** Event JSON read (and written to the client as one chunk) per batch, about (default 4 MiB). */
+  readonly batchBytes?: number;
 }
 
+/** Events per batch, at most; large events make smaller batches (batchBytes). */
 const BATCH = 500;
 const STREAM = /^[A-Za-z0-9._~:@!$&'()*+,;=-]{1,256}$/;
 
@@ -27,6 +30,7 @@ const STREAM = /^[A-Za-z0-9._~:@!$&'()*+,;=-]{1,256}$/;
 export function registerSubscriptionRoutes(app: express.Express, deps: SubscriptionRoutesDeps): void {
   const { events, domains } = deps;
   const heartbeatMs = deps.heartbeatMs ?? 15_000;
+  const batchBytes = deps.batchBytes ?? 4 * 2 ** 20;
   const waiting = new Set<() => void>();
   deps.onApplied(() => {
     for (const wake of waiting) wake();
@@ -66,7 +70,7 @@ export function registerSubscriptionRoutes(app: express.Express, deps: Subscript
             if (client.wake !== undefined) waiting.delete(client.wake);
             continue;
           }
-          const batch = events.reader.readAll(position, BATCH);
+          const batch = events.reader.readAll(position, BATCH, batchBytes);
           if (batch.length === 0) break; // cannot happen below nextPosition; never spin
           let chunk = '';
           let lastSent = -1;
