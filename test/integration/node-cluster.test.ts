@@ -306,6 +306,30 @@ describe('a 3-node cluster of real processes', () => {
     passed();
   }, 30_000);
 
+  it('pages the global log by size as well as by count: a page of large events ends after 16 MiB', async () => {
+    const c = await newCluster(21);
+    const leader = await waitForLeader(c);
+    const value = 'x'.repeat(250_000); // under the default 256 KB event limit
+    for (let i = 0; i < 70; i++) expect((await appendValue(c.url(leader), `big-${String(i)}`, value)).status).toBe(201);
+    interface Page { headPosition: number; events: { position: number }[] }
+    const page = async (from: number): Promise<Page> => (await getJson<Page>(`${c.url(leader)}/v1/events?fromPosition=${String(from)}&limit=1000&consistency=strong`)).body;
+    const first = await page(0);
+    expect(first.headPosition).toBe(69);
+    // 16 MiB of ~250 KB events: 68 of them reach it (about 17.5 MB in all, so not all 70).
+    expect(first.events.length).toBeGreaterThan(60);
+    expect(first.events.length).toBeLessThan(70);
+    // Paging on from the last position + 1 gets the rest, each event once.
+    const positions = first.events.map((e) => e.position);
+    for (let next = positions.length; ; ) {
+      const more = (await page(next)).events;
+      if (more.length === 0) break;
+      positions.push(...more.map((e) => e.position));
+      next = (more.at(-1)?.position ?? next) + 1;
+    }
+    expect(positions).toEqual(Array.from({ length: 70 }, (_, i) => i));
+    passed();
+  }, 60_000);
+
   it('a wiped follower, re-added as a fresh member, catches up by InstallSnapshot', async () => {
     const c = await newCluster(81, { EVENTRAFT_SNAPSHOT_THRESHOLD: '50', EVENTRAFT_SNAPSHOT_KEEP_ENTRIES: '5' });
     const leader = await waitForLeader(c);

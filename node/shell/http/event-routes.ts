@@ -25,6 +25,8 @@ export interface EventRoutesDeps {
 }
 
 const MAX_READ = 1_000;
+/** Event JSON per page of the global log, about: with large events a page ends before `limit`. */
+const MAX_READ_BYTES = 16 * 2 ** 20;
 const NAME = { type: 'string', minLength: 1, maxLength: 256 } as const;
 const expectedVersionSchema = { oneOf: [{ enum: ['any', 'no_stream', 'exists'] }, { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] } as const;
 const eventSchema = {
@@ -117,7 +119,7 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
       const fromPosition = intQuery(req, 'fromPosition', 0);
       const limit = intQuery(req, 'limit', 100, MAX_READ);
       await readBarrier(req);
-      const found = events.reader.readAll(fromPosition, limit).map((e) => registry.view(e));
+      const found = events.reader.readAll(fromPosition, limit, MAX_READ_BYTES).map((e) => registry.view(e));
       sendEvents(res, `"headPosition":${events.nextPosition - 1}`, found);
     }),
   );
