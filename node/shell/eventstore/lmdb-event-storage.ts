@@ -305,14 +305,13 @@ export class LmdbEventStorage implements EventStorage {
   }
 
   private newGeneration(): Generation {
-    const number = ++this.lastGeneration;
-    const dir = path.join(this.dir, generationName(number));
+    const name = generationName(++this.lastGeneration);
     try {
       // A leftover of a restore that crashed (open() removes them too).
-      rmSync(dir, { recursive: true, force: true });
-      return new Generation(this.dir, generationName(number));
+      rmSync(path.join(this.dir, name), { recursive: true, force: true });
+      return new Generation(this.dir, name);
     } catch (err) {
-      throw new StorageError(`event store restore: create ${dir}`, { cause: err });
+      throw new StorageError(`event store restore: create ${name} in ${this.dir}`, { cause: err });
     }
   }
 

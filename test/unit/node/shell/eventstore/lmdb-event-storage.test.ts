@@ -179,6 +179,16 @@ describe('LmdbEventStorage restore into a new environment', () => {
     return { dir, storage, a };
   }
 
+  /** A store with `n` events of stream `a`, written and closed. */
+  async function closedStoreOf(n: number): Promise<{ dir: string; a: ReturnType<typeof eventsFor> }> {
+    const dir = await dirs.make();
+    const storage = openStore(dir);
+    const a = eventsFor(storage.meta, 'a', 0, n, 1);
+    storage.write(a.events, a.meta);
+    await closeStore(storage);
+    return { dir, a };
+  }
+
   async function closeStore(storage: LmdbEventStorage): Promise<void> {
     opened.splice(opened.indexOf(storage), 1);
     await storage.close();
@@ -247,11 +257,7 @@ describe('LmdbEventStorage restore into a new environment', () => {
   });
 
   it('at open, removes what a crashed restore left and keeps the state CURRENT names', async () => {
-    const dir = await dirs.make();
-    const storage = openStore(dir);
-    const a = eventsFor(storage.meta, 'a', 0, 2, 1);
-    storage.write(a.events, a.meta);
-    await closeStore(storage);
+    const { dir, a } = await closedStoreOf(2);
     // A restore that crashed before switching CURRENT: an environment half written, a temp file.
     await mkdir(path.join(dir, 'g7'));
     await writeFile(path.join(dir, 'g7', 'data.mdb'), 'half a store');
@@ -262,11 +268,7 @@ describe('LmdbEventStorage restore into a new environment', () => {
   });
 
   it('moves a store from before generations (lmdb files in the directory itself) into g0', async () => {
-    const dir = await dirs.make();
-    const storage = openStore(dir);
-    const a = eventsFor(storage.meta, 'a', 0, 4, 1);
-    storage.write(a.events, a.meta);
-    await closeStore(storage);
+    const { dir, a } = await closedStoreOf(4);
     await rename(path.join(dir, 'g0', 'data.mdb'), path.join(dir, 'data.mdb'));
     await rename(path.join(dir, 'g0', 'lock.mdb'), path.join(dir, 'lock.mdb'));
     await rm(path.join(dir, 'g0'), { recursive: true });
