@@ -89,12 +89,14 @@ interface ReadWaiter {
 
 /**
  * The one loop that runs I/O around the Raft core (ARCHITECTURE §2). For each Ready, in order:
- * 1. send the leader's appends early if its term is already durable (thesis §10.2.1);
- * 2. persist hard state, entries and snapshot with one fsync (group commit: everything the core
- *    accumulated while the previous fsync ran goes into this one);
- * 3. send the other messages (a vote or an append response never leaves before it is durable);
- * 4. restore the snapshot and apply committed entries to the state machine, answering waiters;
- * 5. advance.
+ * 1. send the leader's appends early if its term is already durable (thesis §10.2.1), and the
+ *    other messages that acknowledge no entries (sendsBeforePersist);
+ * 2. apply the committed entries this node already holds durably and serve confirmed reads;
+ * 3. persist hard state, entries and snapshot with one fsync (group commit: everything the core
+ *    accumulated while the previous Ready ran goes into this one);
+ * 4. send the other messages (a vote or an append response never leaves before it is durable);
+ * 5. restore the snapshot and apply the remaining committed entries, answering waiters;
+ * 6. advance.
  * Inputs (ticks, messages, proposals) reach the core at any time between awaits; the core is
  * synchronous, so they interleave safely.
  */
