@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import net from 'node:net';
 import { clusterPerTest } from './support/cluster-fixture.ts';
 import { appendValue, getJson, readStream, until, waitForLeader } from './support/node-cluster.ts';
-import type { ClusterView, NodeCluster } from './support/node-cluster.ts';
+import type { ClusterView, NodeCluster, StreamView } from './support/node-cluster.ts';
 
 const fixture = clusterPerTest();
 const passed = (): void => {
@@ -306,11 +306,11 @@ describe('a 3-node cluster of real processes', () => {
     passed();
   }, 30_000);
 
-  it('pages the global log by size as well as by count: a page of large events ends after 16 MiB', async () => {
+  it('pages the global log and a stream by size as well as by count: a page of large events ends after 16 MiB', async () => {
     const c = await newCluster(21);
     const leader = await waitForLeader(c);
     const value = 'x'.repeat(250_000); // under the default 256 KB event limit
-    for (let i = 0; i < 70; i++) expect((await appendValue(c.url(leader), `big-${String(i)}`, value)).status).toBe(201);
+    for (let i = 0; i < 70; i++) expect((await appendValue(c.url(leader), 'big', value)).status).toBe(201);
     interface Page { headPosition: number; events: { position: number }[] }
     const page = async (from: number): Promise<Page> => (await getJson<Page>(`${c.url(leader)}/v1/events?fromPosition=${String(from)}&limit=1000&consistency=strong`)).body;
     const first = await page(0);
@@ -327,6 +327,28 @@ describe('a 3-node cluster of real processes', () => {
       next = (more.at(-1)?.position ?? next) + 1;
     }
     expect(positions).toEqual(Array.from({ length: 70 }, (_, i) => i));
+
+    // The same for the stream, forward and backward.
+    const streamPage = async (from: number, direction: string): Promise<StreamView> =>
+      (await getJson<StreamView>(`${c.url(leader)}/v1/streams/big/events?from=${String(from)}&limit=1000&direction=${direction}&consistency=strong`)).body;
+    for (const direction of ['forward', 'backward'] as const) {
+      const step = direction === 'forward' ? 1 : -1;
+      const versions: number[] = [];
+      let pages = 0;
+      for (let next = direction === 'forward' ? 0 : 69; ; ) {
+        const got = await streamPage(next, direction);
+        expect(got.version).toBe(69);
+        if (got.events.length === 0) break;
+        expect(got.events.length).toBeLessThan(70);
+        pages++;
+        versions.push(...got.events.map((e) => e.version));
+        next = (got.events.at(-1)?.version ?? next) + step;
+        if (next < 0) break;
+      }
+      expect(pages).toBeGreaterThan(1);
+      const all = Array.from({ length: 70 }, (_, i) => i);
+      expect(versions).toEqual(direction === 'forward' ? all : all.reverse());
+    }
     passed();
   }, 60_000);
 

@@ -59,8 +59,11 @@ export interface EventStorage {
   /** Where the event with this id is stored, if it is. */
   positionOf(id: string): number | undefined;
   eventAt(position: number): StoredEvent | undefined;
-  /** Up to `limit` events of a stream from version `from` (inclusive), in `direction`. */
-  readStream(stream: string, from: number, limit: number, direction: Direction): StoredEvent[];
+  /**
+   * Up to `limit` events of a stream from version `from` (inclusive), in `direction`, and no more
+   * once their JSON reaches `maxBytes` characters (as readAll).
+   */
+  readStream(stream: string, from: number, limit: number, direction: Direction, maxBytes?: number): StoredEvent[];
   /**
    * Up to `limit` events of the global log from `position` (inclusive), and no more once their
    * JSON reaches `maxBytes` characters (the event that reaches it is included, so a read returns
@@ -122,13 +125,16 @@ export class MemoryEventStorage implements EventStorage {
     return this.events[position];
   }
 
-  readStream(stream: string, from: number, limit: number, direction: Direction): StoredEvent[] {
+  readStream(stream: string, from: number, limit: number, direction: Direction, maxBytes = Infinity): StoredEvent[] {
     const positions = this.streams.get(stream) ?? [];
     const out: StoredEvent[] = [];
     const step = direction === 'forward' ? 1 : -1;
     const start = direction === 'forward' ? Math.max(0, from) : Math.min(from, positions.length - 1);
-    for (let v = start; v >= 0 && v < positions.length && out.length < limit; v += step) {
-      out.push(this.events[positions[v] as number] as StoredEvent);
+    let bytes = 0;
+    for (let v = start; v >= 0 && v < positions.length && out.length < limit && bytes < maxBytes; v += step) {
+      const e = this.events[positions[v] as number] as StoredEvent;
+      out.push(e);
+      bytes += e.json.length;
     }
     return out;
   }

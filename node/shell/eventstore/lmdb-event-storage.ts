@@ -104,17 +104,19 @@ export class LmdbEventStorage implements EventStorage {
   // Overlay events of a stream always come after its committed ones (versions only grow), so a
   // read is the committed part then the overlay (forward) or the reverse (backward). A commit may
   // show in lmdb a moment before it leaves the overlay: versions already read are skipped.
-  readStream(stream: string, from: number, limit: number, direction: Direction): StoredEvent[] {
+  readStream(stream: string, from: number, limit: number, direction: Direction, maxBytes = Infinity): StoredEvent[] {
     if (limit <= 0) return [];
     const layers = this.layers();
     if (direction === 'forward') {
-      const out = this.readFlushedStream(stream, from, limit, direction);
+      const out = this.readFlushedStream(stream, from, limit, direction, maxBytes);
+      let bytes = maxBytes === Infinity ? 0 : jsonLength(out);
       let next = Math.max(from, (out.at(-1)?.event.version ?? -1) + 1);
       for (const layer of layers) {
         for (const e of layer.streams.get(stream) ?? []) {
-          if (out.length >= limit) return out;
+          if (out.length >= limit || bytes >= maxBytes) return out;
           if (e.event.version >= next) {
             out.push(e);
+            bytes += e.json.length;
             next = e.event.version + 1;
           }
         }
@@ -122,18 +124,21 @@ export class LmdbEventStorage implements EventStorage {
       return out;
     }
     const out: StoredEvent[] = [];
+    let bytes = 0;
     let below = from; // the highest version still wanted
     for (let l = layers.length - 1; l >= 0; l--) {
       const ofStream = (layers[l] as PendingWrites).streams.get(stream) ?? [];
-      for (let i = ofStream.length - 1; i >= 0 && out.length < limit; i--) {
+      for (let i = ofStream.length - 1; i >= 0 && out.length < limit && bytes < maxBytes; i--) {
         const e = ofStream[i] as StoredEvent;
         if (e.event.version <= below) {
           out.push(e);
+          bytes += e.json.length;
           below = e.event.version - 1;
         }
       }
     }
-    return below < 0 ? out : out.concat(this.readFlushedStream(stream, below, limit - out.length, direction));
+    if (below < 0 || out.length >= limit || bytes >= maxBytes) return out;
+    return out.concat(this.readFlushedStream(stream, below, limit - out.length, direction, maxBytes - bytes));
   }
 
   readAll(position: number, limit: number, maxBytes = Infinity): StoredEvent[] {
@@ -331,18 +336,22 @@ export class LmdbEventStorage implements EventStorage {
     void done.then(() => this.retiring.delete(done));
   }
 
-  private readFlushedStream(stream: string, from: number, limit: number, direction: Direction): StoredEvent[] {
+  /** Events of `stream` committed to lmdb; stops at `limit`, or once their JSON reaches `maxBytes`. */
+  private readFlushedStream(stream: string, from: number, limit: number, direction: Direction, maxBytes: number): StoredEvent[] {
     if (limit <= 0) return [];
-    if (limit <= POINT_READ_LIMIT) return this.readFlushedVersions(stream, from, limit, direction);
+    if (limit <= POINT_READ_LIMIT) return this.readFlushedVersions(stream, from, limit, direction, maxBytes);
     const range =
       direction === 'forward'
         ? this.gen.streams.getRange({ start: [stream, Math.max(0, from)], end: [stream, Number.MAX_SAFE_INTEGER], limit })
         : this.gen.streams.getRange({ start: [stream, from], end: [stream, -1], reverse: true, limit });
     const out: StoredEvent[] = [];
+    let bytes = 0;
     for (const { value: position } of range) {
       const json = this.gen.events.get(position);
       if (json === undefined) throw new StorageError(`event store: stream index points at missing position ${position}`);
       out.push(stored(json));
+      bytes += json.length;
+      if (bytes >= maxBytes) break;
     }
     return out;
   }
@@ -352,16 +361,18 @@ export class LmdbEventStorage implements EventStorage {
    * without gaps, so each one's position is a get. Cheaper than opening a cursor for a few events
    * (the common read: a stream's latest event, or an aggregate's next few).
    */
-  private readFlushedVersions(stream: string, from: number, limit: number, direction: Direction): StoredEvent[] {
+  private readFlushedVersions(stream: string, from: number, limit: number, direction: Direction, maxBytes: number): StoredEvent[] {
     const head = this.gen.heads.get(stream);
     if (head === undefined) return [];
     const out: StoredEvent[] = [];
     const step = direction === 'forward' ? 1 : -1;
-    for (let v = direction === 'forward' ? Math.max(0, from) : Math.min(from, head); v >= 0 && v <= head && out.length < limit; v += step) {
+    let bytes = 0;
+    for (let v = direction === 'forward' ? Math.max(0, from) : Math.min(from, head); v >= 0 && v <= head && out.length < limit && bytes < maxBytes; v += step) {
       const position = this.gen.streams.get([stream, v]);
       const json = position === undefined ? undefined : this.gen.events.get(position);
       if (json === undefined) throw new StorageError(`event store: stream ${stream} has no event at version ${v} below its head ${head}`);
       out.push(stored(json));
+      bytes += json.length;
     }
     return out;
   }

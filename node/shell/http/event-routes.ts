@@ -25,7 +25,7 @@ export interface EventRoutesDeps {
 }
 
 const MAX_READ = 1_000;
-/** Event JSON per page of the global log, about: with large events a page ends before `limit`. */
+/** Event JSON per page of a stream or of the global log, about: with large events a page ends before `limit`. */
 const MAX_READ_BYTES = 16 * 2 ** 20;
 const NAME = { type: 'string', minLength: 1, maxLength: 256 } as const;
 const expectedVersionSchema = { oneOf: [{ enum: ['any', 'no_stream', 'exists'] }, { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }] } as const;
@@ -108,7 +108,7 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
       const limit = intQuery(req, 'limit', 100, MAX_READ);
       await readBarrier(req);
       const version = events.reader.streamVersion(stream);
-      const found = events.reader.readStream(stream, from, limit, direction).map((e) => registry.view(e));
+      const found = events.reader.readStream(stream, from, limit, direction, MAX_READ_BYTES).map((e) => registry.view(e));
       sendEvents(res, `"stream":${JSON.stringify(stream)},"version":${version}`, found);
     }),
   );

@@ -79,33 +79,47 @@ export function describeEventStorageContract(name: string, make: () => Promise<E
       }
     });
 
-    it('reads any window of a stream, in either direction, as a model of its versions says', async () => {
+    it('reads any window of a stream, in either direction and up to any size, as a model of its versions says', async () => {
       const f = await make();
       // Stream 'a' gets 40 events in writes of 1-7, interleaved with another stream's.
       let meta = f.storage.meta;
       let version = 0;
+      const jsonLengths: number[] = []; // of stream 'a', by version
       for (let w = 0; version < 40; w++) {
         const n = Math.min(40 - version, 1 + (w % 7));
         const a = eventsFor(meta, 'a', version, n, 2 * w + 1);
         const b = eventsFor(a.meta, 'b', w, 1, 2 * w + 2);
         f.storage.write([...a.events, ...b.events], b.meta);
+        jsonLengths.push(...a.events.map((e) => e.json.length));
         meta = b.meta;
         version += n;
       }
-      const expected = (from: number, limit: number, direction: 'forward' | 'backward'): number[] => {
+      // Versions in the window, ending with the one whose JSON brings the total to maxBytes.
+      const expected = (from: number, limit: number, direction: 'forward' | 'backward', maxBytes: number): number[] => {
         const out: number[] = [];
-        if (direction === 'forward') for (let v = Math.max(0, from); v < 40 && out.length < limit; v++) out.push(v);
-        else for (let v = Math.min(from, 39); v >= 0 && out.length < limit; v--) out.push(v);
+        let bytes = 0;
+        const step = direction === 'forward' ? 1 : -1;
+        for (let v = direction === 'forward' ? Math.max(0, from) : Math.min(from, 39); v >= 0 && v < 40 && out.length < limit && bytes < maxBytes; v += step) {
+          out.push(v);
+          bytes += jsonLengths[v] as number;
+        }
         return out;
       };
+      const total = jsonLengths.reduce((sum, n) => sum + n, 0);
       for await (const s of nowAndAfterReopen(f)) {
         fc.assert(
-          fc.property(fc.integer({ min: 0, max: 45 }), fc.integer({ min: 0, max: 45 }), fc.constantFrom('forward' as const, 'backward' as const), (from, limit, direction) => {
-            const got = s.readStream('a', from, limit, direction);
-            expect(got.map((e) => e.event.version)).toEqual(expected(from, limit, direction));
-            expect(got.every((e) => e.event.stream === 'a' && e.json === JSON.stringify(e.event))).toBe(true);
-          }),
-          { numRuns: 300 },
+          fc.property(
+            fc.integer({ min: 0, max: 45 }),
+            fc.integer({ min: 0, max: 45 }),
+            fc.constantFrom('forward' as const, 'backward' as const),
+            fc.option(fc.integer({ min: 1, max: total + 1 }), { nil: undefined }),
+            (from, limit, direction, maxBytes) => {
+              const got = s.readStream('a', from, limit, direction, maxBytes);
+              expect(got.map((e) => e.event.version)).toEqual(expected(from, limit, direction, maxBytes ?? Infinity));
+              expect(got.every((e) => e.event.stream === 'a' && e.json === JSON.stringify(e.event))).toBe(true);
+            },
+          ),
+          { numRuns: 400 },
         );
         expect(s.readStream('a', Number.MAX_SAFE_INTEGER, 1, 'backward').map((e) => e.event.version)).toEqual([39]);
       }
