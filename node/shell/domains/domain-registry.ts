@@ -8,6 +8,9 @@ import type { DomainModule, EventStoreStateMachine, EventVersion, Json, Projecti
 
 /** Compiles the domains' command and event schemas (every problem reported, not just the first). */
 const ajv = new Ajv({ allErrors: true });
+/** An aggregate's stream is folded in pages of at most this many events and about this much JSON. */
+const FOLD_PAGE_EVENTS = 1000;
+const FOLD_PAGE_BYTES = 8 * 2 ** 20;
 
 /** A domain module with its schemas compiled. */
 interface LoadedDomain {
@@ -144,14 +147,17 @@ export class DomainRegistry {
     let state = from.state;
     let version = from.version;
     while (version < head) {
-      const wanted = Math.min(1000, head - version);
-      const page = events.reader.readStream(stream, version + 1, wanted, 'forward');
+      const wanted = Math.min(FOLD_PAGE_EVENTS, head - version);
+      const page = events.reader.readStream(stream, version + 1, wanted, 'forward', FOLD_PAGE_BYTES);
+      let bytes = 0;
       for (const stored of page) {
         const { event } = this.view(stored);
         state = module.evolve(state, { type: event.type, data: event.data, version: event.version });
         version = event.version;
+        bytes += stored.json.length;
       }
-      if (page.length < wanted) break;
+      // A short page is the stream's end, unless it stopped at the size budget.
+      if (page.length < wanted && bytes < FOLD_PAGE_BYTES) break;
     }
     return { type, id, version, state };
   }

@@ -94,6 +94,32 @@ describe('AggregateStates', () => {
     expect(states.size).toBe(0);
   });
 
+  it('folds a stream of large events in pages of about 8 MiB, each event once', () => {
+    // Measures the pages the fold reads.
+    class MeasuredStorage extends MemoryEventStorage {
+      readonly pages: number[] = [];
+      override readStream(...args: Parameters<MemoryEventStorage['readStream']>): ReturnType<MemoryEventStorage['readStream']> {
+        const page = super.readStream(...args);
+        this.pages.push(page.reduce((sum, e) => sum + e.json.length, 0));
+        return page;
+      }
+    }
+    const storage = new MeasuredStorage();
+    const sm = new EventStoreStateMachine(storage);
+    const registry = new DomainRegistry([account]);
+    const note = 'x'.repeat(200_000);
+    for (let i = 0; i <= 50; i++) {
+      const index = (sm.appliedIndex + 1) as LogIndex;
+      const e = i === 0 ? proposedEvent({ id: `e${index}`, type: 'AccountOpened', data: { owner: 'o' } }) : proposedEvent({ id: `e${index}`, type: 'MoneyDeposited', data: { amount: 1 }, metadata: { note } });
+      const outcome = sm.apply(index, `r${index}`, encodeCommand({ type: 'Append', timestamp: 1, appends: [{ stream: 'account-big', expectedVersion: 'any', events: [e] }] }));
+      expect(outcome.ok).toBe(true);
+    }
+    // 50 events of ~200 KB: about 10 MB, more than one page.
+    expect(registry.load(sm, 'account', 'big')).toEqual({ type: 'account', id: 'big', version: 50, state: { open: true, owner: 'o', balance: 50 } });
+    expect(storage.pages.filter((bytes) => bytes > 0).length).toBeGreaterThan(1);
+    expect(Math.max(...storage.pages)).toBeLessThan(8 * 2 ** 20 + 250_000);
+  });
+
   it('does not fold on from a state newer than the store (a store that went back)', () => {
     const { sm, states, append } = setUp();
     append('a', 'AccountOpened');
