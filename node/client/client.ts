@@ -6,6 +6,9 @@ import { parseEventStream } from './sse.ts';
 
 export type Consistency = 'strong' | 'leader' | 'eventual';
 
+/** Events per page read by streamEvents() and allEvents(). */
+const DEFAULT_PAGE_SIZE = 500;
+
 /** An event to append. Without an `id`, the client assigns one before the first attempt. */
 export interface NewEvent {
   readonly id?: string;
@@ -104,13 +107,51 @@ export class EventraftClient {
     return (await this.call('POST', '/v1/events', { body })) as { results: AppendResult[]; duplicate: boolean };
   }
 
+  /**
+   * One page of a stream: up to `limit` events from version `from`. A page of large events ends
+   * early (16 MiB): a short page is not the stream's end; streamEvents() pages for you.
+   */
   async readStream(stream: string, options: { from?: number; limit?: number; direction?: 'forward' | 'backward'; consistency?: Consistency } = {}): Promise<StreamPage> {
     return (await this.call('GET', `/v1/streams/${encodeURIComponent(stream)}/events`, { query: options })) as StreamPage;
   }
 
-  /** The global log from a position. */
+  /** One page of the global log from a position (ends early like readStream's; see allEvents()). */
   async readAll(options: { fromPosition?: number; limit?: number; consistency?: Consistency } = {}): Promise<{ headPosition: number; events: RecordedEvent[] }> {
     return (await this.call('GET', '/v1/events', { query: options })) as { headPosition: number; events: RecordedEvent[] };
+  }
+
+  /**
+   * The events of `stream` from version `from` (forward: default 0; backward: default its last),
+   * read page by page (`pageSize` events, default 500) up to the stream's end as the last page
+   * saw it. Each page is its own read at `consistency`, not one snapshot: events appended while
+   * this runs show up going forward once their page is read.
+   */
+  async *streamEvents(stream: string, options: { from?: number; direction?: 'forward' | 'backward'; consistency?: Consistency; pageSize?: number } = {}): AsyncGenerator<RecordedEvent> {
+    const direction = options.direction ?? 'forward';
+    let from = options.from;
+    for (;;) {
+      const page = await this.readStream(stream, { from, limit: options.pageSize ?? DEFAULT_PAGE_SIZE, direction, consistency: options.consistency });
+      yield* page.events;
+      const last = page.events.at(-1);
+      if (last === undefined || (direction === 'forward' ? last.version >= page.version : last.version === 0)) return;
+      from = direction === 'forward' ? last.version + 1 : last.version - 1;
+    }
+  }
+
+  /**
+   * The global log from `fromPosition` (default 0), read page by page (`pageSize` events, default
+   * 500) up to the head position the last page reported; each page its own read at
+   * `consistency`. For every event and then the live ones, use subscribe().
+   */
+  async *allEvents(options: { fromPosition?: number; consistency?: Consistency; pageSize?: number } = {}): AsyncGenerator<RecordedEvent> {
+    let fromPosition = options.fromPosition ?? 0;
+    for (;;) {
+      const page = await this.readAll({ fromPosition, limit: options.pageSize ?? DEFAULT_PAGE_SIZE, consistency: options.consistency });
+      yield* page.events;
+      const last = page.events.at(-1);
+      if (last === undefined || last.position >= page.headPosition) return;
+      fromPosition = last.position + 1;
+    }
   }
 
   /**

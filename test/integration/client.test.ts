@@ -21,6 +21,13 @@ describe('the TypeScript client against a real cluster', () => {
     ]);
     const page = await client.readStream('orders-1', { direction: 'backward', limit: 1 });
     expect(page).toMatchObject({ version: 1, events: [{ type: 'OrderPaid', version: 1 }] });
+    // Paged reads: a page of one event at a time, to the end and no further.
+    const versions: number[] = [];
+    for await (const e of client.streamEvents('orders-1', { pageSize: 1, direction: 'backward' })) versions.push(e.version);
+    expect(versions).toEqual([1, 0]);
+    const positions: number[] = [];
+    for await (const e of client.allEvents({ pageSize: 2 })) positions.push(e.position);
+    expect(positions).toEqual([0, 1, 2]);
 
     await client.execute('account', 'c1', 'Open', { owner: 'erin' });
     await client.execute('account', 'c1', 'Deposit', { amount: 50 });

@@ -69,3 +69,52 @@ describe('EventraftClient retry policy', () => {
     expect(sent).toHaveLength(4);
   });
 });
+
+describe('EventraftClient paging', () => {
+  const event = (version: number, position = version) => ({ id: `e${String(position)}`, stream: 's', type: 'T', data: null, metadata: null, schemaVersion: 1, version, position, timestamp: 0 });
+  const drain = async <T>(it: AsyncIterable<T>): Promise<T[]> => {
+    const out: T[] = [];
+    for await (const x of it) out.push(x);
+    return out;
+  };
+  const queryOf = (url: string): Record<string, string> => Object.fromEntries(new URL(url).searchParams);
+
+  it('reads a stream page after page, a short page included, and stops at its end without another read', async () => {
+    // The second page is short (a node ends a page at 16 MiB): not the end of the stream.
+    const { client, sent } = scripted([
+      { status: 200, body: { stream: 's', version: 4, events: [event(0), event(1)] } },
+      { status: 200, body: { stream: 's', version: 4, events: [event(2)] } },
+      { status: 200, body: { stream: 's', version: 4, events: [event(3), event(4)] } },
+    ]);
+    const got = await drain(client.streamEvents('s', { pageSize: 2, consistency: 'leader' }));
+    expect(got.map((e) => e.version)).toEqual([0, 1, 2, 3, 4]);
+    expect(sent.map((s) => queryOf(s.url))).toEqual([
+      { limit: '2', direction: 'forward', consistency: 'leader' },
+      { from: '2', limit: '2', direction: 'forward', consistency: 'leader' },
+      { from: '3', limit: '2', direction: 'forward', consistency: 'leader' },
+    ]);
+  });
+
+  it('reads a stream backward down to version 0, and an empty stream in one read', async () => {
+    const backward = scripted([
+      { status: 200, body: { stream: 's', version: 2, events: [event(2), event(1)] } },
+      { status: 200, body: { stream: 's', version: 2, events: [event(0)] } },
+    ]);
+    expect((await drain(backward.client.streamEvents('s', { direction: 'backward', pageSize: 2 }))).map((e) => e.version)).toEqual([2, 1, 0]);
+    expect(backward.sent.map((s) => queryOf(s.url).from)).toEqual([undefined, '0']);
+
+    const empty = scripted([{ status: 200, body: { stream: 's', version: -1, events: [] } }]);
+    expect(await drain(empty.client.streamEvents('s'))).toEqual([]);
+    expect(empty.sent).toHaveLength(1);
+  });
+
+  it('reads the global log page after page up to the head position it reported', async () => {
+    const { client, sent } = scripted([
+      { status: 200, body: { headPosition: 3, events: [event(0), event(1)] } },
+      { status: 200, body: { headPosition: 4, events: [event(2)] } },
+      { status: 200, body: { headPosition: 4, events: [event(3), event(4)] } },
+    ]);
+    expect((await drain(client.allEvents({ pageSize: 2 }))).map((e) => e.position)).toEqual([0, 1, 2, 3, 4]);
+    expect(sent.map((s) => queryOf(s.url).fromPosition)).toEqual(['0', '2', '3']);
+  });
+});
