@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { TransactionFlags, open } from 'lmdb';
@@ -283,10 +283,16 @@ export class LmdbEventStorage implements EventStorage {
     })();
     const next = this.newGeneration();
     try {
-      next.fill(checked, meta, refused, this.options.restoreTransactionBytes);
+      next.fill(checked, meta, refused, this.options.restoreTransactionBytes, () => {
+        this.checkRoomToRestore();
+      });
     } catch (err) {
       this.retire(next);
-      throw refusedByEvents === undefined ? new StorageError('event store restore', { cause: err }) : refusedByEvents.error;
+      if (refusedByEvents !== undefined) throw refusedByEvents.error;
+      if (err instanceof DiskFullError) throw err;
+      // A full disk shows as an I/O error from lmdb's mapped writes: say what it is.
+      const free = this.freeBytesOrUndefined();
+      throw free !== undefined && free < this.restoreReserveBytes() ? new DiskFullError(this.dir, free, { cause: err }) : new StorageError('event store restore', { cause: err });
     }
     // From here the new state is durable; if CURRENT cannot be switched the node stops, and the
     // next open() finds whichever environment CURRENT names.
@@ -306,6 +312,31 @@ export class LmdbEventStorage implements EventStorage {
     } finally {
       await this.gen.root.close();
       await Promise.all(this.retiring);
+    }
+  }
+
+  /**
+   * A restore writes a second copy of the store beside the first (the old environment goes only
+   * once the new one is complete), and the Raft log on the same volume must keep room to append:
+   * each transaction starts only with restoreReserveBytes() free, so that a volume too small ends
+   * the restore with a clear error instead of lmdb failing on a full disk.
+   */
+  private checkRoomToRestore(): void {
+    const free = this.freeBytesOrUndefined();
+    if (free !== undefined && free < this.restoreReserveBytes()) throw new DiskFullError(this.dir, free);
+  }
+
+  /** Four transactions' worth: the indexes take about as much room again as the events' JSON. */
+  private restoreReserveBytes(): number {
+    return 4 * this.options.restoreTransactionBytes;
+  }
+
+  /** Free bytes on the store's volume, or undefined if they cannot be read (then nothing is checked). */
+  private freeBytesOrUndefined(): number | undefined {
+    try {
+      return this.options.freeBytes(this.dir);
+    } catch {
+      return undefined;
     }
   }
 
@@ -388,6 +419,28 @@ export interface LmdbEventStorageOptions {
    * transaction's pages in memory until it commits, so this bounds a restore's memory.
    */
   readonly restoreTransactionBytes: number;
+  /** Bytes available to this process on the volume holding `dir` (statfs; replaced in tests). */
+  readonly freeBytes: (dir: string) => number;
+}
+
+/** A restore stopped because the volume of the event store has too little room left. */
+export class DiskFullError extends StorageError {
+  constructor(dir: string, freeBytes: number, options?: ErrorOptions) {
+    super(
+      `event store restore: the volume of ${dir} has ${mib(freeBytes)} MiB free; restoring a snapshot writes a second copy of the store beside the current one before removing it. ` +
+        'Nothing was changed. Expand the volume and restart the node (docs/operations.md, "Storage")',
+      options,
+    );
+  }
+}
+
+function mib(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(0);
+}
+
+function statfsFreeBytes(dir: string): number {
+  const s = statfsSync(dir);
+  return s.bavail * s.bsize;
 }
 
 /** How putEvents writes: inside a transactionSync, or queued into a batch() on lmdb's thread. */
@@ -402,7 +455,7 @@ const putBatched: Put = (db, key, value) => {
 /** Stream reads of up to this many events use point lookups instead of a cursor. */
 const POINT_READ_LIMIT = 16;
 
-const defaultOptions: LmdbEventStorageOptions = { flushDelayMs: 100, maxPendingEvents: 10_000, restoreTransactionBytes: 32 * 2 ** 20 };
+const defaultOptions: LmdbEventStorageOptions = { flushDelayMs: 100, maxPendingEvents: 10_000, restoreTransactionBytes: 32 * 2 ** 20, freeBytes: statfsFreeBytes };
 
 /**
  * One lmdb environment: the store's state since the last replace(), in `<dir>/g<number>/`. The
@@ -454,13 +507,15 @@ class Generation {
   /**
    * Writes a whole state into this (new, empty) environment: the events in transactions of about
    * `transactionBytes` of JSON, then the refused appends and `meta` in a last transaction that
-   * lmdb syncs before returning, with everything before it. Throws whatever iterating the events
-   * throws; the environment is then incomplete and must be dropped.
+   * lmdb syncs before returning, with everything before it. `beforeTransaction()` runs before each
+   * transaction of events and may throw to stop. Throws whatever iterating the events throws; the
+   * environment is then incomplete and must be dropped.
    */
-  fill(events: Iterable<StoredEvent>, meta: StoreMeta, refused: readonly RefusedAppend[], transactionBytes: number): void {
+  fill(events: Iterable<StoredEvent>, meta: StoreMeta, refused: readonly RefusedAppend[], transactionBytes: number, beforeTransaction: () => void): void {
     const it = events[Symbol.iterator]();
     // Each transaction returns whether events remain.
     for (let more = true; more; ) {
+      beforeTransaction();
       more = this.root.transactionSync(() => {
         for (let bytes = 0; bytes < transactionBytes; ) {
           const next = it.next();

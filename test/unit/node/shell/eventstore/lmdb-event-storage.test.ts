@@ -2,7 +2,7 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { emptyMeta } from '../../../../../node/core/eventstore/index.ts';
-import { LmdbEventStorage } from '../../../../../node/shell/eventstore/lmdb-event-storage.ts';
+import { DiskFullError, LmdbEventStorage } from '../../../../../node/shell/eventstore/lmdb-event-storage.ts';
 import type { LmdbEventStorageOptions } from '../../../../../node/shell/eventstore/lmdb-event-storage.ts';
 import { StorageError } from '../../../../../node/shell/storage/index.ts';
 import { TempDirs } from '../../../../support/temp-dir.ts';
@@ -10,6 +10,16 @@ import { describeEventStorageContract, eventsFor } from '../../core/eventstore/e
 
 const dirs = new TempDirs();
 const opened: LmdbEventStorage[] = [];
+
+/** What `fn` throws (undefined if it returns). */
+function catchError(fn: () => void): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((s) => s.close()));
 });
@@ -170,9 +180,9 @@ describe('LmdbEventStorage restore into a new environment', () => {
   }
 
   /** A store restoring ~1 KB per transaction, with three events of stream `a` committed and synced. */
-  async function durableStoreOfThree(): Promise<{ dir: string; storage: LmdbEventStorage; a: ReturnType<typeof eventsFor> }> {
+  async function durableStoreOfThree(options: Partial<LmdbEventStorageOptions> = {}): Promise<{ dir: string; storage: LmdbEventStorage; a: ReturnType<typeof eventsFor> }> {
     const dir = await dirs.make();
-    const storage = openStore(dir, { restoreTransactionBytes: 1_024 });
+    const storage = openStore(dir, { restoreTransactionBytes: 1_024, ...options });
     const a = eventsFor(storage.meta, 'a', 0, 3, 1);
     storage.write(a.events, a.meta);
     await storage.makeDurable();
@@ -237,6 +247,52 @@ describe('LmdbEventStorage restore into a new environment', () => {
     await closeStore(storage);
     const reopened = openStore(dir);
     expect(reopened.meta).toEqual(fresh.meta);
+  });
+
+  // A full volume cannot be made here; `freeBytes` stands in for statfs. (On a real full tmpfs,
+  // lmdb's mapped writes fail as "Input/output error", which is why the store checks first.)
+  it('stops a restore when the volume runs short of room, says so, and changes nothing', async () => {
+    // Room for two transactions, then the volume has filled: 3 KiB free, under the 4 KiB reserve.
+    let checks = 0;
+    const { dir, storage, a } = await durableStoreOfThree({ freeBytes: () => (++checks <= 2 ? 2 ** 30 : 3 * 1_024) });
+    const fresh = eventsFor(emptyMeta, 'z', 0, 100, 40);
+    const error = catchError(() => {
+      storage.replace(fresh.events, fresh.meta);
+    });
+    expect(error).toBeInstanceOf(DiskFullError);
+    expect(String(error)).toMatch(new RegExp(`the volume of ${dir} has 0 MiB free; .*Nothing was changed. Expand the volume`));
+    expect(checks).toBe(3);
+    expect(storage.meta).toEqual(a.meta);
+    expect(storage.readAll(0, 10).map((e) => e.json)).toEqual(a.events.map((e) => e.json));
+    expect(await settledEntries(dir, ['CURRENT', 'g0'])).toEqual(['CURRENT', 'g0']);
+  });
+
+  it('reports a write that fails with the volume nearly full as a full volume, and as a storage failure otherwise', async () => {
+    // A key lmdb cannot store makes the write fail (as a full volume makes lmdb's writes fail).
+    const unstorable = eventsFor(emptyMeta, 'z', 0, 1, 40);
+    const events = unstorable.events.map((e) => ({ ...e, event: { ...e.event, id: 'x'.repeat(5_000) } }));
+    let free = 2 ** 30;
+    const { storage, a } = await durableStoreOfThree({ freeBytes: () => free });
+    const plain = catchError(() => {
+      storage.replace(events, unstorable.meta);
+    });
+    expect(plain).toBeInstanceOf(StorageError);
+    expect(plain).not.toBeInstanceOf(DiskFullError);
+    // The check before the transaction passes; the volume fills while it is written.
+    let checked = false;
+    free = 2 ** 30;
+    const filling = (function* () {
+      checked = true;
+      free = 0;
+      yield* events;
+    })();
+    const full = catchError(() => {
+      storage.replace(filling, unstorable.meta);
+    });
+    expect(checked).toBe(true);
+    expect(full).toBeInstanceOf(DiskFullError);
+    expect((full as Error).cause).toBeInstanceOf(Error);
+    expect(storage.meta).toEqual(a.meta);
   });
 
   it('lets a view taken before a replace read the old state to its end; the old environment goes when it closes', async () => {
