@@ -291,7 +291,8 @@ describe('LmdbEventStorage restore into a new environment', () => {
     });
     expect(checked).toBe(true);
     expect(full).toBeInstanceOf(DiskFullError);
-    expect((full as Error).cause).toBeInstanceOf(Error);
+    // The failure itself is kept as the cause (compared by message: lmdb's errors come from another realm under jest).
+    expect(String((full as Error).cause)).toMatch(/larger than the maximum key size/);
     expect(storage.meta).toEqual(a.meta);
   });
 
