@@ -153,7 +153,7 @@ async function startNode(config: NodeConfig): Promise<void> {
     return fatal(err);
   }
   const projections = new ProjectionRunner({ events, domains, store: projectionStore, log, registry });
-  const storeMetrics = new StoreMetrics(registry, { refusedAppends: () => events.refusedCount });
+  const storeMetrics = new StoreMetrics(registry, { refusedAppends: () => events.refusedCount, eventStoreBytes: () => eventStorage.sizeBytes(), dataDir: config.dataDir });
   let counted = events.nextPosition;
   driver.onApplied(() => {
     projections.notify();

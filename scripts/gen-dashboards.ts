@@ -105,6 +105,16 @@ const clusterOverview: DashboardSpec = {
         ts('Log fsync p99', 'Duration of the fsync of each persisted batch; every acknowledged write waits for a majority of these', 's', [{ expr: p99('eventraft_raft_log_fsync_seconds', 'pod'), legend: '{{pod}}' }], 8),
         ts('Store size', 'Bytes of log segments and snapshots on disk, per node', 'bytes', [{ expr: `eventraft_store_bytes{${NODE}}`, legend: '{{pod}}' }], 8),
         ts('Snapshots', 'Snapshots taken (created) or received from the leader (installed), per interval', 'short', [{ expr: `sum by (pod, kind) (increase(eventraft_raft_snapshots_total{${NODE}}[${RATE}]))`, legend: '{{pod}} {{kind}}' }], 8),
+        ts(
+          'Data volume',
+          'Room left on each node\'s data volume, and the size of its event store: a snapshot install needs about 1.5 times the store free, plus 128 MiB (alert EventraftVolumeLow)',
+          'bytes',
+          [
+            { expr: `eventraft_volume_available_bytes{${NODE}}`, legend: '{{pod}} available' },
+            { expr: `eventraft_event_store_bytes{${NODE}}`, legend: '{{pod}} event store' },
+          ],
+          8,
+        ),
         ts('Projection lag', 'Events applied but not yet in each projection', 'short', [{ expr: `max by (projection) (eventraft_projection_lag_events{${NODE}})`, legend: '{{projection}}' }], 12),
         ts('Snapshot transfer rate', 'Snapshot data streamed to peers (sent) or from the leader (received), per node: a new or lagging member catching up', 'Bps', [{ expr: `sum by (pod, direction) (rate(eventraft_snapshot_bytes_total{${NODE}}[${RATE}]))`, legend: '{{pod}} {{direction}}' }], 12),
       ],

@@ -226,7 +226,7 @@ describe('the Grafana dashboards against a real Prometheus scraping a loaded clu
 describe('the alert rules in a real Prometheus', () => {
   it('all load and evaluate without error, and none fires on a healthy cluster', async () => {
     const rules = await prometheus.rules();
-    expect(rules.filter((r) => r.type === 'alerting')).toHaveLength(10);
+    expect(rules.filter((r) => r.type === 'alerting')).toHaveLength(11);
     expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`)).toEqual([]);
     const firing = await prometheus.query('ALERTS{alertstate="firing"}');
     expect(firing.map((s) => s.metric.alertname)).toEqual([]);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { TransactionFlags, open } from 'lmdb';
@@ -304,6 +304,15 @@ export class LmdbEventStorage implements EventStorage {
     this.flushTimer = undefined;
     this.pending = new PendingWrites();
     this.current = meta;
+  }
+
+  /** Bytes the environment in use takes on disk (the blocks of its data file), for metrics. */
+  sizeBytes(): number {
+    try {
+      return statSync(path.join(this.gen.dir, 'data.mdb')).blocks * 512;
+    } catch {
+      return 0;
+    }
   }
 
   async close(): Promise<void> {

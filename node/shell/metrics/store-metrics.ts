@@ -1,3 +1,5 @@
+import { statfsSync } from 'node:fs';
+import type { StatsFs } from 'node:fs';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { REMEMBERED_REFUSALS } from '../../core/eventstore/index.ts';
@@ -9,9 +11,32 @@ export class StoreMetrics {
   /** Time from receiving an append or a command to acknowledging it, on the node that received it. */
   readonly appendDuration: Histogram;
 
-  /** `refusedAppends`: how many refused appends the store remembers now, read at each scrape. */
-  constructor(registry: Registry, sources: { readonly refusedAppends: () => number }) {
+  /**
+   * Read at each scrape: `refusedAppends`, how many refused appends the store remembers now;
+   * `eventStoreBytes`, the event store's size on disk; `dataDir`, whose volume is reported.
+   */
+  constructor(registry: Registry, sources: { readonly refusedAppends: () => number; readonly eventStoreBytes: () => number; readonly dataDir: string }) {
     const registers = [registry];
+    new Gauge({
+      name: 'eventraft_event_store_bytes',
+      help: 'Bytes the event store (its lmdb environment in use) takes on disk',
+      registers,
+      collect() {
+        this.set(sources.eventStoreBytes());
+      },
+    });
+    // As kubelet_volume_stats_* do for a PVC, from the node itself (statfs of its data directory):
+    // a snapshot install needs room for a second copy of the store (docs/operations.md, "Storage").
+    const volume = (field: (s: StatsFs) => number) =>
+      function (this: Gauge) {
+        try {
+          this.set(field(statfsSync(sources.dataDir)));
+        } catch {
+          this.set(Number.NaN); // unknown, not 0 (which an alert would take for a full volume)
+        }
+      };
+    new Gauge({ name: 'eventraft_volume_available_bytes', help: 'Bytes available to the node on the volume of its data directory', registers, collect: volume((s) => s.bavail * s.bsize) });
+    new Gauge({ name: 'eventraft_volume_capacity_bytes', help: 'Size of the volume of the node\'s data directory', registers, collect: volume((s) => s.blocks * s.bsize) });
     new Gauge({
       name: 'eventraft_store_refused_appends',
       help: `Refused appends this node remembers so that a late copy of one is refused too (at most ${String(REMEMBERED_REFUSALS)})`,
