@@ -6,10 +6,31 @@ const VERSION = 1;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/**
+ * Envelopes are cut from shared slabs: an entry's data lives in the in-memory log until the next
+ * compaction (seconds), so its buffer is promoted and then freed by a mark-compact, on the main
+ * thread. One ArrayBuffer per envelope made that thousands of frees per mark-compact; a slab is
+ * one. Slabs go in log order, as the entries that view them are compacted away.
+ */
+const SLAB_BYTES = 64 * 1024;
+let slab = new ArrayBuffer(0);
+let slabUsed = 0;
+
+function allocate(bytes: number): Uint8Array {
+  if (bytes > SLAB_BYTES / 8) return new Uint8Array(bytes);
+  if (slabUsed + bytes > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab, slabUsed, bytes);
+  slabUsed += bytes;
+  return out;
+}
+
 export function encodeProposal(requestId: string, command: Uint8Array): Uint8Array {
   const id = enc.encode(requestId);
   if (id.length > 0xffff) throw new RangeError('request id too long');
-  const out = new Uint8Array(3 + id.length + command.length);
+  const out = allocate(3 + id.length + command.length);
   out[0] = VERSION;
   out[1] = id.length >> 8;
   out[2] = id.length & 0xff;
