@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { TransactionFlags, open } from 'lmdb';
@@ -6,7 +6,7 @@ import type { Database, Key, RootDatabase } from 'lmdb';
 import { byIndex, emptyMeta, withinBytes } from '../../core/eventstore/index.ts';
 import type { Direction, EventStorage, RecordedEvent, RefusalChanges, RefusedAppend, StorageView, StoreMeta, StoredEvent } from '../../core/eventstore/index.ts';
 import type { LogIndex } from '../../core/raft/index.ts';
-import { StorageError, fsyncDirSync, replaceFileSync } from '../storage/index.ts';
+import { StorageError, fsyncDirSync, replaceFileSync, volumeSpace } from '../storage/index.ts';
 
 /**
  * The event store's state on disk, in lmdb (docs/event-storage.md says why lmdb).
@@ -447,10 +447,6 @@ function mib(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(0);
 }
 
-function statfsFreeBytes(dir: string): number {
-  const s = statfsSync(dir);
-  return s.bavail * s.bsize;
-}
 
 /** How putEvents writes: inside a transactionSync, or queued into a batch() on lmdb's thread. */
 type Put = <V, K extends Key>(db: Database<V, K>, key: K, value: V) => void;
@@ -464,7 +460,7 @@ const putBatched: Put = (db, key, value) => {
 /** Stream reads of up to this many events use point lookups instead of a cursor. */
 const POINT_READ_LIMIT = 16;
 
-const defaultOptions: LmdbEventStorageOptions = { flushDelayMs: 100, maxPendingEvents: 10_000, restoreTransactionBytes: 32 * 2 ** 20, freeBytes: statfsFreeBytes };
+const defaultOptions: LmdbEventStorageOptions = { flushDelayMs: 100, maxPendingEvents: 10_000, restoreTransactionBytes: 32 * 2 ** 20, freeBytes: (dir) => volumeSpace(dir).availableBytes };
 
 /**
  * One lmdb environment: the store's state since the last replace(), in `<dir>/g<number>/`. The

@@ -1,8 +1,7 @@
-import { statfsSync } from 'node:fs';
-import type { StatsFs } from 'node:fs';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { REMEMBERED_REFUSALS } from '../../core/eventstore/index.ts';
+import { volumeSpace } from '../storage/index.ts';
 
 /** The event store's metrics (ARCHITECTURE §7). */
 export class StoreMetrics {
@@ -27,16 +26,16 @@ export class StoreMetrics {
     });
     // As kubelet_volume_stats_* do for a PVC, from the node itself (statfs of its data directory):
     // a snapshot install needs room for a second copy of the store (docs/operations.md, "Storage").
-    const volume = (field: (s: StatsFs) => number) =>
+    const volume = (field: (s: ReturnType<typeof volumeSpace>) => number) =>
       function (this: Gauge) {
         try {
-          this.set(field(statfsSync(sources.dataDir)));
+          this.set(field(volumeSpace(sources.dataDir)));
         } catch {
           this.set(Number.NaN); // unknown, not 0 (which an alert would take for a full volume)
         }
       };
-    new Gauge({ name: 'eventraft_volume_available_bytes', help: 'Bytes available to the node on the volume of its data directory', registers, collect: volume((s) => s.bavail * s.bsize) });
-    new Gauge({ name: 'eventraft_volume_capacity_bytes', help: 'Size of the volume of the node\'s data directory', registers, collect: volume((s) => s.blocks * s.bsize) });
+    new Gauge({ name: 'eventraft_volume_available_bytes', help: 'Bytes available to the node on the volume of its data directory', registers, collect: volume((s) => s.availableBytes) });
+    new Gauge({ name: 'eventraft_volume_capacity_bytes', help: 'Size of the volume of the node\'s data directory', registers, collect: volume((s) => s.capacityBytes) });
     new Gauge({
       name: 'eventraft_store_refused_appends',
       help: `Refused appends this node remembers so that a late copy of one is refused too (at most ${String(REMEMBERED_REFUSALS)})`,

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, statfsSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -37,4 +37,10 @@ export function replaceFileSync(file: string, data: string): void {
   }
   renameSync(tmp, file);
   fsyncDirSync(path.dirname(file));
+}
+
+/** Room on the volume holding `dir` (statfs): bytes available to this process, and its size. */
+export function volumeSpace(dir: string): { availableBytes: number; capacityBytes: number } {
+  const s = statfsSync(dir);
+  return { availableBytes: s.bavail * s.bsize, capacityBytes: s.blocks * s.bsize };
 }
