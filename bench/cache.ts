@@ -10,13 +10,12 @@
  * materialized, so the cache can only save an lmdb read.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { NodeCluster, waitForLeader } from '../test/integration/support/node-cluster.ts';
 import { RedisServer } from '../test/support/redis-server.ts';
-import { formatRun, request, runLoad } from './load.ts';
+import { HttpConnectionPool, formatRun, request, runLoad } from './load.ts';
 import type { RunResult } from './load.ts';
 import { machineInfo } from './machine.ts';
 
@@ -33,8 +32,9 @@ async function seedAccount(host: string, port: number, id: string, events: numbe
     expectedVersion: 'no_stream',
     events: [{ type: 'AccountOpened', data: { owner: `owner-${id}` } }, ...Array.from({ length: events - 1 }, () => ({ type: 'MoneyDeposited', data: { amount: 1 } }))],
   });
-  const agent = new http.Agent({ keepAlive: false });
-  const r = await request(agent, host, port, 'POST', `/v1/streams/account-${id}/events`, body);
+  const pool = new HttpConnectionPool();
+  const r = await request(pool, host, port, 'POST', `/v1/streams/account-${id}/events`, body);
+  pool.destroy();
   if (r.status !== 201) throw new Error(`seeding account-${id}: ${r.status} ${r.body}`);
 }
 
@@ -91,9 +91,9 @@ async function main(): Promise<void> {
             const query = consistency === 'eventual' ? '?consistency=eventual' : '';
             const specs = cluster.specs;
             let n = 0;
-            const read = async (_c: number, agent: http.Agent): Promise<boolean> => {
+            const read = async (_c: number, pool: HttpConnectionPool): Promise<boolean> => {
               const s = specs[n % specs.length] as (typeof specs)[number];
-              return (await request(agent, s.host, s.httpPort, 'GET', `${target.path(n++ % aggregateCount)}${query}`)).status === 200;
+              return (await request(pool, s.host, s.httpPort, 'GET', `${target.path(n++ % aggregateCount)}${query}`)).status === 200;
             };
             await runLoad(64, 1, read); // warm-up: fills the cache
             const before = await cacheCounts(cluster, target.kind);

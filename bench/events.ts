@@ -10,14 +10,13 @@
  * Ends with one JSON line of headline figures.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import express from 'express';
 import { listenHttp } from '../node/shell/http/listen.ts';
 import { NodeCluster, waitForLeader } from '../test/integration/support/node-cluster.ts';
-import { forkServer, formatRun, request, runLoad } from './load.ts';
+import { HttpConnectionPool, forkServer, formatRun, request, runLoad } from './load.ts';
 import type { Measured, RunResult } from './load.ts';
 import { machineInfo } from './machine.ts';
 
@@ -93,18 +92,18 @@ function appends(t: Target, clients: number, seconds: number, streamCount: numbe
   return runLoad(
     clients,
     seconds,
-    async (c, agent, warmingUp) => {
+    async (c, pool, warmingUp) => {
       const stream = `stream-${(picks[c] as () => number)()}`;
       for (let attempt = 0; attempt < 10; attempt++) {
         const expected = heads.get(stream) ?? -1;
-        const res = await request(agent, t.host, t.port, 'POST', `/v1/streams/${stream}/events`, body(expected));
+        const res = await request(pool, t.host, t.port, 'POST', `/v1/streams/${stream}/events`, body(expected));
         if (res.status === 201) {
           heads.set(stream, (JSON.parse(res.body) as { lastVersion: number }).lastVersion);
           return true;
         }
         if (res.status !== 409) return false;
         if (!warmingUp) conflicts[label] = (conflicts[label] ?? 0) + 1;
-        const head = await readHead(agent, t, stream, 'leader');
+        const head = await readHead(pool, t, stream, 'leader');
         if (head === undefined) return false;
         heads.set(stream, head);
       }
@@ -114,14 +113,14 @@ function appends(t: Target, clients: number, seconds: number, streamCount: numbe
   );
 }
 
-async function readHead(agent: http.Agent, t: Target, stream: string, consistency: string): Promise<number | undefined> {
-  const res = await request(agent, t.host, t.port, 'GET', `/v1/streams/${stream}/events?direction=backward&limit=1&consistency=${consistency}`);
+async function readHead(pool: HttpConnectionPool, t: Target, stream: string, consistency: string): Promise<number | undefined> {
+  const res = await request(pool, t.host, t.port, 'GET', `/v1/streams/${stream}/events?direction=backward&limit=1&consistency=${consistency}`);
   return res.status === 200 ? (JSON.parse(res.body) as { version: number }).version : undefined;
 }
 
 function reads(t: Target, clients: number, seconds: number, streamCount: number, consistency: string): Promise<RunResult> {
   const picks = Array.from({ length: clients }, (_, c) => picker(c + 101, streamCount));
-  return runLoad(clients, seconds, async (c, agent) => (await readHead(agent, t, `stream-${(picks[c] as () => number)()}`, consistency)) !== undefined, t.measured);
+  return runLoad(clients, seconds, async (c, pool) => (await readHead(pool, t, `stream-${(picks[c] as () => number)()}`, consistency)) !== undefined, t.measured);
 }
 
 function deposits(t: Target, clients: number, seconds: number, accounts: number): Promise<RunResult> {
@@ -130,8 +129,8 @@ function deposits(t: Target, clients: number, seconds: number, accounts: number)
   return runLoad(
     clients,
     seconds,
-    async (c, agent) => {
-      const res = await request(agent, t.host, t.port, 'POST', `/v1/aggregates/account/acct-${(picks[c] as () => number)()}/commands/Deposit`, body);
+    async (c, pool) => {
+      const res = await request(pool, t.host, t.port, 'POST', `/v1/aggregates/account/acct-${(picks[c] as () => number)()}/commands/Deposit`, body);
       return res.status === 200;
     },
     t.measured,
@@ -168,7 +167,7 @@ async function main(): Promise<void> {
     r.strong64 = await reads(t, 64, seconds, streamCount, 'strong');
     r.eventual64 = await reads(t, 64, seconds, streamCount, 'eventual');
     // Open the accounts, then deposit.
-    const opener = new http.Agent({ keepAlive: true });
+    const opener = new HttpConnectionPool();
     for (let a = 0; a < accounts; a++) await request(opener, t.host, t.port, 'POST', `/v1/aggregates/account/acct-${a}/commands/Open`, JSON.stringify({ owner: `owner-${a % 10}` }));
     opener.destroy();
     r.commands64 = await deposits(t, 64, seconds, accounts);

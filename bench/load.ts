@@ -6,9 +6,13 @@
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import http from 'node:http';
 import os from 'node:os';
+import { HttpConnectionPool } from './http-client.ts';
+import type { HttpAnswer } from './http-client.ts';
 import { percentile, processCpuSeconds } from './machine.ts';
+
+export { HttpConnectionPool };
+export type { HttpAnswer };
 
 export interface RunResult {
   readonly clients: number;
@@ -31,43 +35,25 @@ export interface Measured {
   readonly pid: number;
 }
 
-export interface HttpAnswer {
-  readonly status: number;
-  readonly body: string;
-}
-
-/** One request on `agent`; a network error answers status 0. */
-export function request(agent: http.Agent, host: string, port: number, method: string, path: string, body?: string): Promise<HttpAnswer> {
-  return new Promise((resolve) => {
-    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
-    const req = http.request({ host, port, agent, method, path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
-      });
-    });
-    req.on('error', () => {
-      resolve({ status: 0, body: '' });
-    });
-    req.end(body);
-  });
+/** One request on a connection of `pool`; a network error answers status 0. */
+export function request(pool: HttpConnectionPool, host: string, port: number, method: string, path: string, body?: string): Promise<HttpAnswer> {
+  return pool.request(host, port, method, path, body);
 }
 
 /** Seconds each run first spends at its concurrency unmeasured: connections open, the JIT settles. */
 export const WARM_UP_SECONDS = 1;
 
 /**
- * Runs `op(client, agent)` in `clients` concurrent loops for `seconds`, after WARM_UP_SECONDS of
+ * Runs `op(client, pool)` in `clients` concurrent loops for `seconds`, after WARM_UP_SECONDS of
  * the same load that is not measured; `op` resolves true when the operation succeeded (its
  * latency is recorded) and false when it failed (counted).
  */
-export async function runLoad(clients: number, seconds: number, op: (client: number, agent: http.Agent, warmingUp: boolean) => Promise<boolean>, measured: readonly Measured[] = []): Promise<RunResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+export async function runLoad(clients: number, seconds: number, op: (client: number, pool: HttpConnectionPool, warmingUp: boolean) => Promise<boolean>, measured: readonly Measured[] = []): Promise<RunResult> {
+  const pool = new HttpConnectionPool();
   const warmUpEnd = performance.now() + WARM_UP_SECONDS * 1000;
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
-      while (performance.now() < warmUpEnd) await op(c, agent, true);
+      while (performance.now() < warmUpEnd) await op(c, pool, true);
     }),
   );
   const latencies: number[] = [];
@@ -80,7 +66,7 @@ export async function runLoad(clients: number, seconds: number, op: (client: num
     Array.from({ length: clients }, async (_, c) => {
       while (performance.now() < deadline) {
         const t = performance.now();
-        if (await op(c, agent, false)) latencies.push(performance.now() - t);
+        if (await op(c, pool, false)) latencies.push(performance.now() - t);
         else errors++;
       }
     }),
@@ -94,7 +80,7 @@ export async function runLoad(clients: number, seconds: number, op: (client: num
     const after = cpuAfter[i];
     if (before !== undefined && after !== undefined) cpuSeconds[m.name] = after - before;
   });
-  agent.destroy();
+  pool.destroy();
   latencies.sort((a, b) => a - b);
   return {
     clients,

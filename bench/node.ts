@@ -88,7 +88,7 @@ function drive(host: string, port: number, clients: number, seconds: number, val
   // One event whose data holds a string of `valueBytes` characters.
   const body = JSON.stringify({ events: [{ type: 'ValueWritten', data: { value: 'x'.repeat(valueBytes) } }] });
   let n = 0;
-  return runLoad(clients, seconds, async (c, agent) => (await request(agent, host, port, 'POST', `/v1/streams/b${c}-${n++}/events`, body)).status === 201, measured);
+  return runLoad(clients, seconds, async (c, pool) => (await request(pool, host, port, 'POST', `/v1/streams/b${c}-${n++}/events`, body)).status === 201, measured);
 }
 
 async function main(): Promise<void> {
