@@ -1,13 +1,18 @@
 /**
  * `npm run bench:cache`: reads at 64 clients on a real 3-node cluster (fsync on), with a warm
  * Redis cache and with the cache disabled, at `eventual` and `strong` consistency: aggregates of
- * 10 and of 1,000 events, and rows of the accounts-by-owner projection. Reports reads/s, p50/p99
- * and the cache hit ratio. Reads go to all three nodes in turn. Ends with one JSON line of
- * headline figures.
+ * 10 and of 1,000 events, and rows of the accounts-by-owner projection. Reports reads/s, p50/p99,
+ * the cache hit ratio and the share of reads answered from the aggregate states a node keeps in
+ * memory. Reads go to all three nodes in turn. Both are measured twice: with kept aggregate
+ * states (the default), where a node answers the aggregates it holds from memory and Redis serves
+ * the others, and without them (EVENTRAFT_KEPT_AGGREGATES=0), where every uncached read folds the
+ * whole stream: what the cache saves a node that does not hold an aggregate. Ends with one JSON
+ * line of headline figures.
  *
  * Goals (issue #5): with a warm cache, eventual reads of a 1,000-event aggregate at least 10x
- * the uncached rate; strong reads at least 3x. Projection rows have no goal: they are stored
- * materialized, so the cache can only save an lmdb read.
+ * the uncached rate; strong reads at least 3x (without kept states: the fold the cache saves).
+ * Projection rows have no goal: they are stored materialized, so the cache can only save an lmdb
+ * read.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -38,17 +43,20 @@ async function seedAccount(host: string, port: number, id: string, events: numbe
   if (r.status !== 201) throw new Error(`seeding account-${id}: ${r.status} ${r.body}`);
 }
 
-async function cacheCounts(cluster: NodeCluster, kind: string): Promise<{ hit: number; total: number }> {
+/** Over all nodes: cache lookups (`total`), their hits, and reads answered from kept state (`local`). */
+async function cacheCounts(cluster: NodeCluster, kind: string): Promise<{ hit: number; total: number; local: number }> {
   let hit = 0;
   let total = 0;
+  let local = 0;
   for (const s of cluster.specs) {
     const text = await (await fetch(`${cluster.url(s.id)}/metrics`)).text();
     for (const m of text.matchAll(new RegExp(`^eventraft_cache_requests_total\\{result="(\\w+)",kind="${kind}"\\} (\\S+)$`, 'gm'))) {
       total += Number(m[2]);
       if (m[1] === 'hit') hit += Number(m[2]);
     }
+    for (const m of text.matchAll(new RegExp(`^eventraft_cache_local_reads_total\\{kind="${kind}"\\} (\\S+)$`, 'gm'))) local += Number(m[1]);
   }
-  return { hit, total };
+  return { hit, total, local };
 }
 
 /** What is read: an aggregate of 10 or 1,000 events, or a projection row. */
@@ -65,11 +73,15 @@ const targets: readonly Target[] = [
 ];
 
 interface Case {
+  /** Nodes keep folded aggregate states in memory (the default). */
+  readonly kept: boolean;
   readonly cached: boolean;
   readonly target: Target['name'];
   readonly consistency: 'eventual' | 'strong';
   readonly run: RunResult;
   readonly hitRatio: number | undefined;
+  /** Of all reads that could use the cache, the share answered from kept state. */
+  readonly localShare: number | undefined;
 }
 
 async function main(): Promise<void> {
@@ -79,9 +91,10 @@ async function main(): Promise<void> {
   const redis = await RedisServer.start();
   const cases: Case[] = [];
   try {
-    for (const cached of [true, false]) {
+    for (const [kept, cached] of [[true, true], [true, false], [false, true], [false, false]] as const) {
       const root = await mkdtemp(path.join(os.tmpdir(), 'eventraft-bench-cache-'));
-      const cluster = await NodeCluster.create(root, 3, cached ? 211 : 221, { EVENTRAFT_LOG_LEVEL: 'warn', ...(cached ? { EVENTRAFT_REDIS_URL: redis.url, EVENTRAFT_CLUSTER_ID: 'bench-cache' } : {}) });
+      const env = { EVENTRAFT_LOG_LEVEL: 'warn', ...(kept ? {} : { EVENTRAFT_KEPT_AGGREGATES: '0' }), ...(cached ? { EVENTRAFT_REDIS_URL: redis.url, EVENTRAFT_CLUSTER_ID: `bench-cache-${kept ? 'kept' : 'unkept'}` } : {}) };
+      const cluster = await NodeCluster.create(root, 3, cached ? 211 : 221, env);
       cluster.startAll();
       try {
         const leader = cluster.spec(await waitForLeader(cluster));
@@ -100,8 +113,12 @@ async function main(): Promise<void> {
             const run = await runLoad(64, seconds, read);
             const after = await cacheCounts(cluster, target.kind);
             const total = after.total - before.total;
-            cases.push({ cached, target: target.name, consistency, run, hitRatio: cached && total > 0 ? (after.hit - before.hit) / total : undefined });
-            out(`${cached ? 'cache on ' : 'cache off'}  ${target.name.padEnd(13)}  ${consistency.padEnd(8)} ${formatRun(run, 'reads/s')}${cached ? `  hit ratio ${((after.hit - before.hit) / Math.max(1, total)).toFixed(3)}` : ''}`);
+            const local = after.local - before.local;
+            const hitRatio = cached && total > 0 ? (after.hit - before.hit) / total : undefined;
+            const localShare = cached && total + local > 0 ? local / (total + local) : undefined;
+            cases.push({ kept, cached, target: target.name, consistency, run, hitRatio, localShare });
+            const shares = cached ? `  from memory ${(localShare ?? 0).toFixed(3)}, Redis hit ratio ${hitRatio === undefined ? '-' : hitRatio.toFixed(3)}` : '';
+            out(`${kept ? 'kept  ' : 'unkept'} ${cached ? 'cache on ' : 'cache off'}  ${target.name.padEnd(13)}  ${consistency.padEnd(8)} ${formatRun(run, 'reads/s')}${shares}`);
           }
         }
       } finally {
@@ -112,16 +129,20 @@ async function main(): Promise<void> {
   } finally {
     await redis.stop();
   }
-  const rate = (cached: boolean, target: Target['name'], c: string): number => cases.find((x) => x.cached === cached && x.target === target && x.consistency === c)?.run.perSecond ?? 0;
-  const speedup = (target: Target['name'], c: string): number => rate(true, target, c) / Math.max(1, rate(false, target, c));
-  for (const { name } of targets) out(`speed-up with a warm cache, ${name}: eventual ${speedup(name, 'eventual').toFixed(1)}x, strong ${speedup(name, 'strong').toFixed(1)}x`);
+  const rate = (kept: boolean, cached: boolean, target: Target['name'], c: string): number => cases.find((x) => x.kept === kept && x.cached === cached && x.target === target && x.consistency === c)?.run.perSecond ?? 0;
+  const speedup = (target: Target['name'], c: string, kept = false): number => rate(kept, true, target, c) / Math.max(1, rate(kept, false, target, c));
+  for (const kept of [true, false]) {
+    for (const { name } of targets) out(`speed-up with a warm cache, ${kept ? 'kept states  ' : 'no kept states'}, ${name}: eventual ${speedup(name, 'eventual', kept).toFixed(1)}x, strong ${speedup(name, 'strong', kept).toFixed(1)}x`);
+  }
   out(
     JSON.stringify({
       bench: 'cache',
       commit: info.commit,
-      cases: cases.map((x) => ({ cached: x.cached, target: x.target, consistency: x.consistency, readsPerSec: Math.round(x.run.perSecond), p50ms: Number(x.run.p50ms.toFixed(2)), p99ms: Number(x.run.p99ms.toFixed(2)), errors: x.run.errors, hitRatio: x.hitRatio === undefined ? null : Number(x.hitRatio.toFixed(3)) })),
+      cases: cases.map((x) => ({ kept: x.kept, cached: x.cached, target: x.target, consistency: x.consistency, readsPerSec: Math.round(x.run.perSecond), p50ms: Number(x.run.p50ms.toFixed(2)), p99ms: Number(x.run.p99ms.toFixed(2)), errors: x.run.errors, hitRatio: x.hitRatio === undefined ? null : Number(x.hitRatio.toFixed(3)), localShare: x.localShare === undefined ? null : Number(x.localShare.toFixed(3)) })),
       speedupEventual1000: Number(speedup('aggregate1000', 'eventual').toFixed(1)),
       speedupStrong1000: Number(speedup('aggregate1000', 'strong').toFixed(1)),
+      speedupEventual1000Kept: Number(speedup('aggregate1000', 'eventual', true).toFixed(1)),
+      speedupStrong1000Kept: Number(speedup('aggregate1000', 'strong', true).toFixed(1)),
       speedupEventualProjection: Number(speedup('projectionRow', 'eventual').toFixed(1)),
       speedupStrongProjection: Number(speedup('projectionRow', 'strong').toFixed(1)),
     }),

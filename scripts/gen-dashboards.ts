@@ -147,8 +147,9 @@ const cache: DashboardSpec = {
         ts('Hit ratio by kind', 'Per aggregate and projection reads', 'percentunit', [
           { expr: `sum by (kind) (rate(eventraft_cache_requests_total{${NODE}, result="hit"}[${RATE}])) / sum by (kind) (rate(eventraft_cache_requests_total{${NODE}}[${RATE}]))`, legend: '{{kind}}' },
         ], 16),
-        ts('Requests by result', 'hit: from Redis; miss: loaded; stale: cached version older than the store; error: Redis failed, loaded from the store', 'ops', [
+        ts('Requests by result', 'hit: from Redis; miss: loaded; stale: cached version older than the store; error: Redis failed, loaded from the store; local: answered from the aggregate state the node keeps in memory, without asking Redis', 'ops', [
           { expr: `sum by (result) (rate(eventraft_cache_requests_total{${NODE}}[${RATE}]))`, legend: '{{result}}' },
+          { expr: `sum(rate(eventraft_cache_local_reads_total{${NODE}}[${RATE}]))`, legend: 'local' },
         ]),
         ts('Invalidations', 'Keys invalidated after apply (sent) or given up on (lost: the TTL then bounds staleness)', 'ops', [
           { expr: `sum by (outcome) (rate(eventraft_cache_invalidations_total{${NODE}}[${RATE}]))`, legend: '{{outcome}}' },

@@ -41,7 +41,8 @@ async function cacheCount(base: string, result: string, kind = '[^"]*'): Promise
 
 describe('the Redis cache in front of a 3-node cluster', () => {
   it('serves a strong read on a follower at the version just written on the leader, even when the cache holds the old one', async () => {
-    const c = await fixture.start(231, { EVENTRAFT_REDIS_URL: redis.url, EVENTRAFT_CLUSTER_ID: 'cache-strong' });
+    // No kept aggregate states: every aggregate read goes through Redis, which this test is about.
+    const c = await fixture.start(231, { EVENTRAFT_REDIS_URL: redis.url, EVENTRAFT_CLUSTER_ID: 'cache-strong', EVENTRAFT_KEPT_AGGREGATES: '0' });
     const leader = await waitForLeader(c);
     const follower = c.url(c.specs.map((s) => s.id).find((id) => id !== leader) as string);
     expect((await command(c.url(leader), 'a1', 'Open', { owner: 'ann' }, 'o1')).status).toBe(200);
@@ -109,8 +110,32 @@ describe('the Redis cache in front of a 3-node cluster', () => {
     fixture.passed();
   }, 60_000);
 
+  it('answers aggregates a node keeps in memory without Redis, fresh for strong reads, and the others through it', async () => {
+    const c = await fixture.start(17, { EVENTRAFT_REDIS_URL: redis.url, EVENTRAFT_CLUSTER_ID: 'cache-kept' });
+    const leader = await waitForLeader(c);
+    const follower = c.url(c.specs.map((s) => s.id).find((id) => id !== leader) as string);
+    for (const id of ['k1', 'k2']) expect((await command(c.url(leader), id, 'Open', { owner: 'kim' }, `open-${id}`)).status).toBe(200);
+    const localReads = (): Promise<number> => metric(follower, 'eventraft_cache_local_reads_total{kind="aggregate"}');
+    // The follower holds no state for k1 yet: a cache miss, which it folds, keeps and fills.
+    expect((await getJson<View>(`${follower}/v1/aggregates/account/k1`)).body.version).toBe(0);
+    expect(await cacheCount(follower, 'miss', 'aggregate')).toBe(1);
+    expect(await localReads()).toBe(0);
+    // Then from memory, also right after a deposit on the leader: a strong read sees it.
+    expect((await command(c.url(leader), 'k1', 'Deposit', { amount: 7 }, 'dep-k1')).body.version).toBe(1);
+    expect((await getJson<View>(`${follower}/v1/aggregates/account/k1`)).body).toMatchObject({ version: 1, state: { balance: 7 } });
+    expect((await getJson<View>(`${follower}/v1/aggregates/account/k1?consistency=eventual`)).body.version).toBe(1);
+    expect(await localReads()).toBe(2);
+    expect((await cacheCount(follower, 'hit', 'aggregate')) + (await cacheCount(follower, 'stale', 'aggregate'))).toBe(0);
+    // The batch form asks Redis only for the one it does not hold.
+    const batch = await getJson<{ aggregates: View[] }>(`${follower}/v1/aggregates/account?ids=k1,k2`);
+    expect(batch.body.aggregates.map((a) => a.version)).toEqual([1, 0]);
+    expect(await localReads()).toBe(3);
+    expect(await cacheCount(follower, 'miss', 'aggregate')).toBe(2);
+    fixture.passed();
+  }, 60_000);
+
   it('fails no request and serves no stale strong read while Redis is killed and restarted under load', async () => {
-    const c = await fixture.start(241, { EVENTRAFT_REDIS_URL: redis.url, EVENTRAFT_CLUSTER_ID: 'cache-outage', EVENTRAFT_CACHE_BREAKER_OPEN_MS: '200' });
+    const c = await fixture.start(241, { EVENTRAFT_REDIS_URL: redis.url, EVENTRAFT_CLUSTER_ID: 'cache-outage', EVENTRAFT_CACHE_BREAKER_OPEN_MS: '200', EVENTRAFT_KEPT_AGGREGATES: '0' });
     const leader = await waitForLeader(c);
     const bases = c.specs.map((s) => c.url(s.id));
     const accounts = Array.from({ length: 8 }, (_, i) => `acct${i}`);

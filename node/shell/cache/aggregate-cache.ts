@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { aggregateStream } from '../../core/eventstore/index.ts';
 import type { EventStoreStateMachine } from '../../core/eventstore/index.ts';
 import type { AggregateStates, AggregateView, DomainRegistry } from '../domains/index.ts';
-import type { CacheAside, CachedRead } from './cache-aside.ts';
+import type { CacheAside, CachedRead, Versioned } from './cache-aside.ts';
 import type { Invalidator } from './invalidator.ts';
 import type { RedisCache } from './redis-cache.ts';
 
@@ -18,6 +18,10 @@ const BULK_CHANGE = 100_000;
  * folded state; its version is the version of the aggregate's last event. Strong reads compare it
  * with this node's stream version (read after the ReadIndex wait); eventual reads take it as is.
  * After apply, every aggregate stream that got events is invalidated at its new version.
+ *
+ * An aggregate whose state this node keeps (AggregateStates) is answered from it without asking
+ * the cache. A state read from the cache is never kept: commands decide on kept states, and those
+ * come from this node's store alone.
  */
 export class AggregateCache {
   private readonly o: { aside: CacheAside; cache: RedisCache | undefined; invalidator: Invalidator | undefined; registry: DomainRegistry; states: AggregateStates; events: EventStoreStateMachine; log: Logger };
@@ -76,10 +80,17 @@ export class AggregateCache {
     return {
       key: cache === undefined ? '' : cache.key('agg', `${type}:${id}`),
       atLeast: strong ? events.reader.streamVersion(stream) : undefined,
-      load: () => {
-        const view = states.load(type, id);
-        return { version: view.version, value: view.version === -1 ? undefined : (view.state) };
+      load: () => versioned(states.load(type, id)),
+      // A kept state costs a lookup of the stream's version and the events since: less than a
+      // Redis round trip. The cache serves the aggregates this node holds no state for.
+      local: () => {
+        const view = states.peek(type, id);
+        return view === undefined ? undefined : versioned(view);
       },
     };
   }
+}
+
+function versioned(view: AggregateView): Versioned {
+  return { version: view.version, value: view.version === -1 ? undefined : view.state };
 }

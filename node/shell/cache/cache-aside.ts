@@ -23,10 +23,17 @@ export interface CachedRead {
    * cached value as it is (staleness bounded by invalidation and TTL).
    */
   readonly atLeast: number | undefined;
+  /**
+   * This node's answer when it already holds it in memory, as of its current state (so never
+   * below `atLeast`), and cheaper than a cache round trip; undefined otherwise. Served without
+   * asking the cache.
+   */
+  readonly local?: () => Versioned | undefined;
 }
 
 /**
- * Cache-aside reads (ARCHITECTURE §5): hit -> serve; miss -> load from the store and fill with a
+ * Cache-aside reads (ARCHITECTURE §5): held in this node's memory -> serve (counted as `local`,
+ * not as a cache request); hit -> serve; miss -> load from the store and fill with a
  * version-guarded write. One load per key at a time on this node (single flight). Without a
  * cache, or when it fails, reads go to the store: the cache never fails a request.
  *
@@ -53,6 +60,11 @@ export class CacheAside {
   async read(kind: CachedKind, r: CachedRead): Promise<Versioned> {
     const cache = this.cache;
     if (cache === undefined) return r.load();
+    const local = r.local?.();
+    if (local !== undefined) {
+      this.metrics?.localReads.inc({ kind });
+      return local;
+    }
     const running = this.flights.running(r.key);
     if (running !== undefined) {
       // Share the flight if its answer is new enough for this caller.
@@ -81,18 +93,29 @@ export class CacheAside {
   async readMany(kind: CachedKind, reads: readonly CachedRead[]): Promise<Versioned[]> {
     const cache = this.cache;
     if (cache === undefined) return reads.map((r) => r.load());
-    let entries;
-    try {
-      entries = await cache.getMany(reads.map((r) => r.key));
-    } catch {
-      this.metrics?.requests.inc({ kind, result: 'error' }, reads.length);
-      return reads.map((r) => r.load());
+    const views = reads.map((r) => r.local?.());
+    const asked = reads.filter((_, i) => views[i] === undefined);
+    if (asked.length < reads.length) this.metrics?.localReads.inc({ kind }, reads.length - asked.length);
+    if (asked.length > 0) {
+      let entries: Awaited<ReturnType<RedisCache['getMany']>> | undefined;
+      try {
+        entries = await cache.getMany(asked.map((r) => r.key));
+      } catch {
+        this.metrics?.requests.inc({ kind, result: 'error' }, asked.length);
+      }
+      let next = 0;
+      reads.forEach((r, i) => {
+        if (views[i] !== undefined) return;
+        if (entries === undefined) {
+          views[i] = r.load();
+          return;
+        }
+        const { view, result } = this.answer(cache, r, entries[next++]);
+        this.count(kind, result);
+        views[i] = view;
+      });
     }
-    return reads.map((r, i) => {
-      const { view, result } = this.answer(cache, r, entries[i]);
-      this.count(kind, result);
-      return view;
-    });
+    return views as Versioned[];
   }
 
   private answer(cache: RedisCache, r: CachedRead, entry: { version: number; payload: string | undefined } | undefined): { view: Versioned; result: CacheResult } {

@@ -47,6 +47,15 @@ export class AggregateStates {
     return view;
   }
 
+  /**
+   * What load() gives, but only for an aggregate whose state is kept (folded on through the
+   * events committed since); undefined for one this node holds no state for, which load() would
+   * fold from the start of its stream.
+   */
+  peek(type: string, id: string): AggregateView | undefined {
+    return this.kept.has(aggregateStream(type, id)) ? this.load(type, id) : undefined;
+  }
+
   /** How many aggregates have a kept state. */
   get size(): number {
     return this.kept.size;

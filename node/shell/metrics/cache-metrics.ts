@@ -9,6 +9,7 @@ export type CacheResult = 'hit' | 'miss' | 'stale' | 'error';
 /** The cache's metrics (ARCHITECTURE §7). Hit ratio: hit / sum over all results. */
 export class CacheMetrics {
   readonly requests: Counter<'result' | 'kind'>;
+  readonly localReads: Counter<'kind'>;
   readonly duration: Histogram<'op' | 'outcome'>;
   readonly circuitState: Gauge;
   readonly invalidations: Counter<'outcome'>;
@@ -16,6 +17,12 @@ export class CacheMetrics {
   constructor(registry: Registry) {
     const registers = [registry];
     this.requests = new Counter({ name: 'eventraft_cache_requests_total', help: 'Cached reads by result (hit, miss, stale, error) and kind (aggregate, projection)', labelNames: ['result', 'kind'], registers });
+    this.localReads = new Counter({
+      name: 'eventraft_cache_local_reads_total',
+      help: 'Reads answered from state this node holds in memory (kept aggregate states) without asking the cache, by kind',
+      labelNames: ['kind'],
+      registers,
+    });
     this.duration = new Histogram({
       name: 'eventraft_cache_duration_seconds',
       help: 'Latency of Redis commands by operation and outcome (ok, error: failed, timed out or refused by the open circuit)',
@@ -27,6 +34,7 @@ export class CacheMetrics {
     this.invalidations = new Counter({ name: 'eventraft_cache_invalidations_total', help: 'Cache keys invalidated after apply, by outcome (sent, lost)', labelNames: ['outcome'], registers });
     for (const result of ['hit', 'miss', 'stale', 'error']) for (const kind of ['aggregate', 'projection']) this.requests.inc({ result, kind }, 0);
     for (const outcome of ['sent', 'lost']) this.invalidations.inc({ outcome }, 0);
+    for (const kind of ['aggregate', 'projection']) this.localReads.inc({ kind }, 0);
   }
 
   setCircuit(state: CircuitState): void {

@@ -336,6 +336,47 @@ describe('CacheAside', () => {
   });
 });
 
+describe('CacheAside with state held in memory', () => {
+  it('answers from memory without asking Redis, counted apart from cache requests; asks Redis for the rest', async () => {
+    const cache = await connected();
+    const registry = new Registry();
+    const aside = new CacheAside({ cache, metrics: new CacheMetrics(registry), log });
+    const counts = async (): Promise<Record<string, number>> => {
+      const values = [...((await registry.getSingleMetric('eventraft_cache_requests_total')?.get())?.values ?? []), ...((await registry.getSingleMetric('eventraft_cache_local_reads_total')?.get())?.values ?? [])];
+      return Object.fromEntries(values.filter((v) => v.value > 0 && v.labels.kind === 'aggregate').map((v) => [String(v.labels.result ?? 'local'), v.value]));
+    };
+    // Redis holds an older version of `held`; the node holds it at version 5 in memory.
+    await cache.set(cache.key('agg', 'held'), 3, '"old"');
+    const held = { key: cache.key('agg', 'held'), atLeast: 5, load: (): Versioned => ({ version: 5, value: 'loaded' }), local: (): Versioned => ({ version: 5, value: 'kept' }) };
+    expect(await aside.read('aggregate', held)).toEqual({ version: 5, value: 'kept' });
+    // Nothing asked of Redis: not even a stale-version refill.
+    expect((await cache.getMany([held.key]))[0]?.version).toBe(3);
+    expect(await counts()).toEqual({ local: 1 });
+
+    // Not held: through the cache as before (a miss, loaded and filled).
+    const cold = { key: cache.key('agg', 'cold'), atLeast: undefined, load: (): Versioned => ({ version: 2, value: 'cold' }), local: (): undefined => undefined };
+    expect(await aside.read('aggregate', cold)).toEqual({ version: 2, value: 'cold' });
+    expect(await counts()).toEqual({ local: 1, miss: 1 });
+
+    // The batch form: held ones from memory, one round trip for the others.
+    await until(async () => (await cache.getMany([cold.key]))[0]?.version === 2);
+    expect(await aside.readMany('aggregate', [cold, held, cold])).toEqual([
+      { version: 2, value: 'cold' },
+      { version: 5, value: 'kept' },
+      { version: 2, value: 'cold' },
+    ]);
+    expect(await counts()).toEqual({ local: 2, miss: 1, hit: 2 });
+
+    // Redis down: held state is still served from memory; the rest from the store.
+    await redis.kill();
+    expect(await aside.readMany('aggregate', [held, cold])).toEqual([
+      { version: 5, value: 'kept' },
+      { version: 2, value: 'cold' },
+    ]);
+    expect(await counts()).toEqual({ local: 3, miss: 1, hit: 2, error: 1 });
+  });
+});
+
 describe('Invalidator', () => {
   it('sends the highest version reported per key, in batches after the caller returns', async () => {
     const cache = await connected();

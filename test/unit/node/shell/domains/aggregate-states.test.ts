@@ -85,6 +85,26 @@ describe('AggregateStates', () => {
     expect(folded()).toBe(before + 1);
   });
 
+  it('peeks only at aggregates it keeps: their state as of now, without folding the others', () => {
+    const { sm, registry, states, folded, append } = setUp(1);
+    append('a', 'AccountOpened');
+    append('b', 'AccountOpened');
+    expect(states.peek('account', 'a')).toBeUndefined();
+    expect(folded()).toBe(0);
+    states.load('account', 'a');
+    append('a', 'MoneyDeposited', 4);
+    // Kept: folded on through the deposit only.
+    const peeked = states.peek('account', 'a');
+    expect(folded()).toBe(2);
+    expect(peeked).toMatchObject({ version: 1, state: { balance: 4 } });
+    expect(peeked).toEqual(registry.load(sm, 'account', 'a'));
+    // Loading b evicts a (a bound of 1): a peek at a finds nothing again.
+    states.load('account', 'b');
+    expect(states.peek('account', 'a')).toBeUndefined();
+    expect(states.peek('account', 'b')).toMatchObject({ version: 0 });
+    expect(states.peek('account', 'none')).toBeUndefined();
+  });
+
   it('keeps nothing with a bound of 0, and still loads correctly', () => {
     const { states, append } = setUp(0);
     append('a', 'AccountOpened');
