@@ -52,6 +52,9 @@ export interface ChaosReport {
 
 type ExpectedVersion = 'any' | 'no_stream' | number;
 
+/** The nodes' default EVENTRAFT_REQUEST_TIMEOUT_MS. */
+const NODE_REQUEST_TIMEOUT_MS = 5_000;
+
 interface AppendRecord {
   readonly stream: string;
   readonly id: string;
@@ -174,6 +177,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
   // ---- heal and check
   const problems: string[] = [];
+  // An append the client gave up on may still be proposed and committed meanwhile: a node works
+  // on a request for up to its own request timeout (EVENTRAFT_REQUEST_TIMEOUT_MS, 5 s by
+  // default). Let that pass before the replicas are compared.
+  await sleep(Math.max(timeoutMs, NODE_REQUEST_TIMEOUT_MS) + 500);
   await waitForLeader(cluster);
   const views = await until(
     'every node applied the same index',
