@@ -86,11 +86,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
   const http = async (url: string, init?: RequestInit): Promise<Answer | undefined> => {
     try {
-      const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-      const text = await res.text();
-      return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+      const { status, body } = await getJson<Record<string, unknown> | undefined>(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+      return { status, body: body ?? {} };
     } catch {
-      return undefined; // refused, reset, timed out: no answer
+      return undefined; // refused, reset, timed out, not JSON: no answer
     }
   };
 

@@ -21,6 +21,15 @@ const { values } = parseArgs({
 });
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 const seconds = Number(values.seconds);
+const problems = [
+  ...(Number.isSafeInteger(seed) && seed >= 0 ? [] : [`--seed must be a non-negative integer, got ${String(values.seed)}`]),
+  ...(Number.isFinite(seconds) && seconds >= 5 ? [] : [`--seconds must be a number of at least 5, got ${values.seconds}`]),
+  ...(['clients', 'streams'] as const).flatMap((k) => (Number.isSafeInteger(Number(values[k])) && Number(values[k]) >= 1 ? [] : [`--${k} must be a positive integer, got ${values[k]}`])),
+];
+if (problems.length > 0) {
+  process.stderr.write(`${problems.join('\n')}\n`);
+  process.exit(2);
+}
 const root = await mkdtemp(path.join(os.tmpdir(), 'eventraft-chaos-'));
 // 127.0.0.27-29: apart from the addresses the test suite uses.
 const cluster = await NodeCluster.create(root, 3, 27, { EVENTRAFT_LOG_LEVEL: 'info' });

@@ -447,7 +447,6 @@ function mib(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(0);
 }
 
-
 /** How putEvents writes: inside a transactionSync, or queued into a batch() on lmdb's thread. */
 type Put = <V, K extends Key>(db: Database<V, K>, key: K, value: V) => void;
 const putNow: Put = (db, key, value) => {

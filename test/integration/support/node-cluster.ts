@@ -162,10 +162,10 @@ export class NodeCluster {
 /** What GET /v1/cluster answers (the operator reads the same). */
 export type ClusterView = NodeClusterView;
 
-/** Fetches JSON; the caller states the body type it expects (not checked). */
+/** Fetches JSON (within 10 s unless `init` brings its own signal); the caller states the body type it expects (not checked). */
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T documents the expected response shape
 export async function getJson<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T; headers: Headers }> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(url, { ...init, signal: init?.signal ?? AbortSignal.timeout(10_000) });
   const text = await res.text();
   return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as T, headers: res.headers };
 }
