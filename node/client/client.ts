@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
+import { EventIdGenerator } from '../core/eventstore/event-id.ts';
 import type { ExpectedVersion, Json, RecordedEvent, StreamAppendResult } from '../core/eventstore/index.ts';
 import { EventraftError, UnavailableError, errorFor, isRetryable } from './errors.ts';
 import type { ProblemBody } from './errors.ts';
@@ -297,9 +298,12 @@ export class EventraftClient {
   }
 }
 
+/** Ids for events given without one: time-ordered (UUID version 7), which the store indexes cheapest. */
+const eventIds = new EventIdGenerator(Date.now, (bytes) => randomFillSync(bytes));
+
 /** Gives every event an id before the first attempt, so that every retry carries the same ones. */
 function withIds(events: readonly NewEvent[]): NewEvent[] {
-  return events.map((e) => ({ ...e, id: e.id ?? randomUUID() }));
+  return events.map((e) => ({ ...e, id: e.id ?? eventIds.next() }));
 }
 
 /** The node's Retry-After (seconds), as a minimum wait, capped. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import net from 'node:net';
+import { uuidV7Time } from '../../node/core/eventstore/index.ts';
 import { clusterPerTest } from './support/cluster-fixture.ts';
 import { appendValue, getJson, readStream, until, waitForLeader } from './support/node-cluster.ts';
 import type { ClusterView, NodeCluster, StreamView } from './support/node-cluster.ts';
@@ -42,10 +43,19 @@ describe('a 3-node cluster of real processes', () => {
   it('elects a leader, replicates writes, and every node reads them back', async () => {
     const c = await newCluster(31);
     const leader = await waitForLeader(c);
+    const started = Date.now();
     for (let i = 0; i < 20; i++) {
       const via = c.specs[i % 3]?.id as string;
       const res = await appendValue(c.url(via), `k${i}`, `v${i}`);
       expect(res.status).toBe(201);
+    }
+    const ended = Date.now();
+    // Events sent without ids get time-ordered ones (UUID version 7) from the node that took them.
+    for (let i = 0; i < 20; i++) {
+      const id = (await readStream(c.url(leader), `k${i}`)).body.events[0]?.id ?? '';
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(uuidV7Time(id)).toBeGreaterThanOrEqual(started);
+      expect(uuidV7Time(id)).toBeLessThanOrEqual(ended);
     }
     for (const s of c.specs) {
       for (let i = 0; i < 20; i++) {

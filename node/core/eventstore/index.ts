@@ -3,6 +3,7 @@ export { commandLimits, decodeCommand, encodeCommand, proposedEvent } from './co
 export { MemoryEventStorage, byIndex, emptyMeta, withinBytes } from './event-storage.ts';
 export type { Direction, EventStorage, RefusalChanges, RefusedAppend, StorageView, StoreMeta, StoredEvent } from './event-storage.ts';
 export { EMPTY_HASH, chainHash } from './hash.ts';
+export { EventIdGenerator, uuidV7Time } from './event-id.ts';
 export { EventStoreStateMachine, REMEMBERED_REFUSALS } from './state-machine.ts';
 export type { EventStoreOptions } from './state-machine.ts';
 export { aggregateStream, latestVersion, upcast } from './domain.ts';

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type express from 'express';
 import type { Request, Response } from 'express';
-import { proposedEvent } from '../../core/eventstore/index.ts';
+import { EventIdGenerator, proposedEvent } from '../../core/eventstore/index.ts';
 import type { AppendCommand, AppendOutcome, EventStoreStateMachine, ExpectedVersion, Json, ProposedEvent, StoredEvent, StreamAppend } from '../../core/eventstore/index.ts';
 import { encodeCommand } from '../../core/eventstore/index.ts';
 import { derivedEventId } from '../domains/index.ts';
@@ -74,6 +74,8 @@ interface StreamAppendInput {
  */
 export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps): void {
   const { driver, events, registry, readBarrier } = deps;
+  // Ids for events sent without one: time-ordered, so that the ids index grows at its edge.
+  const eventIds = new EventIdGenerator(deps.now, (bytes) => randomFillSync(bytes));
 
   app.post(
     '/v1/streams/:stream/events',
@@ -171,7 +173,7 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
     }
     // Without a schemaVersion, a declared event type is at its latest version (others at 1).
     const schemaVersion = e.schemaVersion ?? registry.latestSchemaVersion(e.type) ?? 1;
-    const proposed = proposedEvent({ ...e, schemaVersion, id: e.id ?? (key === undefined ? randomUUID() : derivedEventId(key, stream, i)) });
+    const proposed = proposedEvent({ ...e, schemaVersion, id: e.id ?? (key === undefined ? eventIds.next() : derivedEventId(key, stream, i)) });
     // Declared event types are checked against their schema version: stored forever, they must
     // be readable forever. Undeclared types are free-form.
     const problems = registry.checkEvent(proposed.type, proposed.schemaVersion, proposed.data);

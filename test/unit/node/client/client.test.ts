@@ -33,7 +33,8 @@ describe('EventraftClient retry policy', () => {
     expect(sent.map((s) => new URL(s.url).host)).toEqual(['a', 'b', 'c', 'a']);
     const ids = sent.map((s) => (s.body as { events: { id: string }[] }).events[0]?.id);
     expect(new Set(ids).size).toBe(1);
-    expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
+    // Time-ordered (UUID version 7): the store's id index grows at its edge.
+    expect(ids[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
   it('keeps the Idempotency-Key of a command across retries, including on a contended aggregate', async () => {
