@@ -10,7 +10,8 @@
  * process spent per write (from /proc, Linux only) and how busy the whole machine was: on a small
  * machine the client and all nodes share the same cores, and that budget bounds the ratio.
  * A third reference, a bare primary with two backups (bench/replicated-reference.ts), shows the
- * least any replicated, durable store of three Node processes costs here.
+ * least any replicated, durable store of three Node processes costs here, and a fourth the same
+ * keeping the event store's indexed state in lmdb on every replica.
  * Ends with one JSON line of headline figures.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -132,16 +133,19 @@ async function main(): Promise<void> {
     }
   }
 
-  // The floor of any replicated store here: a bare primary and two backups, group commit, fsync.
+  // The floor of any replicated store here: a bare primary and two backups, group commit, fsync;
+  // then the same keeping the event store's indexed state in lmdb on every replica.
   const replicatedReference = path.join(import.meta.dirname, 'replicated-reference.ts');
-  const backups = await Promise.all([1, 2].map(() => forkServer(replicatedReference, ['--role', 'backup'])));
-  const primary = await forkServer(replicatedReference, ['--role', 'primary', '--backups', backups.map((b) => b.port).join(',')]);
-  try {
-    await drive('127.0.0.1', primary.port, 8, 1, size);
-    const measured = [primary, ...backups].flatMap((r, i) => (r.child.pid === undefined ? [] : [{ name: i === 0 ? 'primary' : `backup ${String(i)}`, pid: r.child.pid }]));
-    for (const clients of [1, 64]) results[`replicated${clients}`] = await drive('127.0.0.1', primary.port, clients, seconds, size, measured);
-  } finally {
-    for (const r of [primary, ...backups]) r.child.kill();
+  for (const [name, store] of [['replicated', 'none'], ['replicatedLmdb', 'lmdb']] as const) {
+    const backups = await Promise.all([1, 2].map(() => forkServer(replicatedReference, ['--role', 'backup', '--store', store])));
+    const primary = await forkServer(replicatedReference, ['--role', 'primary', '--store', store, '--backups', backups.map((b) => b.port).join(',')]);
+    try {
+      await drive('127.0.0.1', primary.port, 8, 1, size);
+      const measured = [primary, ...backups].flatMap((r, i) => (r.child.pid === undefined ? [] : [{ name: i === 0 ? 'primary' : `backup ${String(i)}`, pid: r.child.pid }]));
+      for (const clients of [1, 64]) results[`${name}${clients}`] = await drive('127.0.0.1', primary.port, clients, seconds, size, measured);
+    } finally {
+      for (const r of [primary, ...backups]) r.child.kill();
+    }
   }
 
   const fmt = (r: RunResult | undefined): string => formatRun(r);
@@ -152,15 +156,17 @@ async function main(): Promise<void> {
     out(`            in-memory express  ${fmt(reference)}`);
     out(`            in-memory node:http${fmt(results[`node:http${clients}`])}`);
     out(`            bare replicated    ${fmt(results[`replicated${clients}`])}`);
-    if (raft && reference) out(`            ratio to the express ceiling: eventraft ${(raft.perSecond / reference.perSecond).toFixed(2)}, bare replicated ${((results[`replicated${clients}`]?.perSecond ?? 0) / reference.perSecond).toFixed(2)}`);
+    out(`            same + lmdb state  ${fmt(results[`replicatedLmdb${clients}`])}`);
+    const ratio = (key: string): string => ((results[`${key}${clients}`]?.perSecond ?? 0) / (reference?.perSecond ?? 1)).toFixed(2);
+    if (raft && reference) out(`            ratio to the express ceiling: eventraft ${ratio('raft')}, bare replicated ${ratio('replicated')}, with lmdb state ${ratio('replicatedLmdb')}`);
   }
   out('CPU time per write (µs) and how busy the machine was, 64 clients:');
-  for (const key of ['raft64', 'replicated64', 'express64', 'node:http64']) {
+  for (const key of ['raft64', 'replicated64', 'replicatedLmdb64', 'express64', 'node:http64']) {
     const r = results[key];
     if (r === undefined) continue;
     const parts = Object.entries(r.cpuMicrosPerWrite).map(([name, us]) => `${name} ${us}`);
     const total = Object.values(r.cpuMicrosPerWrite).reduce((a, b) => a + b, 0);
-    out(`  ${key.replace('64', '').padEnd(10)} ${parts.join(', ')}; total ${total} µs; machine ${(r.machineBusy * 100).toFixed(0)}% busy`);
+    out(`  ${key.replace('64', '').padEnd(14)} ${parts.join(', ')}; total ${total} µs; machine ${(r.machineBusy * 100).toFixed(0)}% busy`);
   }
   const r1 = results.raft1;
   const r64 = results.raft64;
@@ -186,6 +192,10 @@ async function main(): Promise<void> {
       replicatedP99ms64: Number((results.replicated64?.p99ms ?? 0).toFixed(2)),
       replicatedRatio64: Number(((results.replicated64?.perSecond ?? 0) / (ref64?.perSecond ?? 1)).toFixed(2)),
       replicatedCpuMicrosPerWrite64: results.replicated64?.cpuMicrosPerWrite,
+      replicatedLmdbPerSec64: Math.round(results.replicatedLmdb64?.perSecond ?? 0),
+      replicatedLmdbP99ms64: Number((results.replicatedLmdb64?.p99ms ?? 0).toFixed(2)),
+      replicatedLmdbRatio64: Number(((results.replicatedLmdb64?.perSecond ?? 0) / (ref64?.perSecond ?? 1)).toFixed(2)),
+      replicatedLmdbCpuMicrosPerWrite64: results.replicatedLmdb64?.cpuMicrosPerWrite,
     }),
   );
 }
