@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { Counter, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { AppendOutcome, EventStoreStateMachine } from '../../core/eventstore/index.ts';
 import { isLearner, isVoter } from '../../core/raft/index.ts';
@@ -10,10 +10,12 @@ import type { NodeId } from '../../core/raft/index.ts';
 import type { Driver } from '../driver.ts';
 import type { CommandService, DomainRegistry } from '../domains/index.ts';
 import { registerAggregateRoutes } from './aggregate-routes.ts';
+import { HttpMetrics } from './http-metrics.ts';
 import type { AggregateCache, ProjectionCache, RedisCache } from '../cache/index.ts';
 import type { StoreMetrics } from '../metrics/store-metrics.ts';
 import type { ProjectionRunner } from '../projections/index.ts';
 import { registerEventRoutes } from './event-routes.ts';
+import { fastAppend } from './fast-append.ts';
 import { registerProjectionRoutes } from './projection-routes.ts';
 import { registerSubscriptionRoutes } from './subscription-routes.ts';
 import { readBarrierFor } from './read-barrier.ts';
@@ -56,9 +58,10 @@ const leadershipBody = ajv.compile({ type: 'object', additionalProperties: false
 
 /**
  * The node's HTTP API (ARCHITECTURE §6): the event API, cluster status and admin, health and
- * metrics.
+ * metrics. Express serves it all, but for the plain form of an append to one stream, which
+ * fast-append.ts takes first.
  */
-export function createHttpApp(deps: HttpAppDeps): express.Express {
+export function createHttpApp(deps: HttpAppDeps): RequestListener {
   const { driver, log } = deps;
   const app = express();
   app.disable('x-powered-by');
@@ -67,21 +70,12 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   // appends, for conditional GETs no client of ours makes (a read is cheaper to redo than to hash).
   app.set('etag', false);
 
-  const requests = new Counter({ name: 'eventraft_http_requests_total', help: 'HTTP requests by route and status code', labelNames: ['route', 'code'], registers: [deps.registry] });
-  const duration = new Histogram({
-    name: 'eventraft_http_request_duration_seconds',
-    help: 'HTTP request latency by route',
-    labelNames: ['route'],
-    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [deps.registry],
-  });
+  const httpMetrics = new HttpMetrics(deps.registry);
   app.use((req, res, next) => {
     const started = performance.now();
     res.on('finish', () => {
       const routePath = (req.route as { path?: string } | undefined)?.path;
-      const label = routePath === undefined ? 'unmatched' : `${req.method} ${routePath}`;
-      requests.inc({ route: label, code: String(res.statusCode) });
-      duration.observe({ route: label }, (performance.now() - started) / 1000);
+      httpMetrics.observe(routePath === undefined ? 'unmatched' : `${req.method} ${routePath}`, res.statusCode, started);
     });
     next();
   });
@@ -185,7 +179,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
 
   const readBarrier = readBarrierFor(driver);
   const timed = timer(deps.storeMetrics);
-  registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now, timed });
+  const eventRoutes = registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now, timed });
   registerAggregateRoutes(app, { events: deps.events, registry: deps.domains, commands: deps.commands, readBarrier, timed, aggregates: deps.aggregates });
   registerSubscriptionRoutes(app, {
     events: deps.events,
@@ -215,5 +209,8 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     log.error({ err, method: req.method, path: req.path }, 'request failed');
     sendProblem(res, { status: 500, code: 'InternalError', title: 'Internal error' });
   });
-  return app;
+  const fast = fastAppend({ routes: eventRoutes, metrics: httpMetrics, maxBodyBytes: deps.maxBodyBytes, log });
+  return (req, res) => {
+    if (!fast(req, res)) app(req, res);
+  };
 }

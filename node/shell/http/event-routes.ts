@@ -1,15 +1,15 @@
 import { randomFillSync } from 'node:crypto';
 import type express from 'express';
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import { EventIdGenerator, proposedEvent } from '../../core/eventstore/index.ts';
-import type { AppendCommand, AppendOutcome, EventStoreStateMachine, ExpectedVersion, Json, ProposedEvent, StoredEvent, StreamAppend } from '../../core/eventstore/index.ts';
+import type { AppendCommand, AppendOutcome, EventStoreStateMachine, ExpectedVersion, Json, ProposedEvent, StoredEvent, StreamAppend, StreamAppendResult } from '../../core/eventstore/index.ts';
 import { encodeCommand } from '../../core/eventstore/index.ts';
 import { derivedEventId } from '../domains/index.ts';
 import type { Driver } from '../driver.ts';
 import type { DomainRegistry } from '../domains/index.ts';
 import { HttpProblem } from './problem.ts';
 import type { ReadBarrier } from './read-barrier.ts';
-import { ajv, check, idempotencyKey, intQuery, nameParam, route } from './request.ts';
+import { ajv, check, checkIdempotencyKey, intQuery, nameParam, route } from './request.ts';
 import type { TimedWrite } from './request.ts';
 
 export interface EventRoutesDeps {
@@ -68,23 +68,38 @@ interface StreamAppendInput {
   events: EventInput[];
 }
 
+/** What an append to one stream answers (201). */
+export type StreamAppendAnswer = StreamAppendResult & { readonly duplicate: boolean };
+
+/** The append to one stream, for the fast path (fast-append.ts) as well as express's route. */
+export interface EventRoutes {
+  /**
+   * Checks `body` (parsed JSON) and the Idempotency-Key header's value, appends, and resolves
+   * with the answer; throws an HttpProblem or a driver error. `stream` is checked already.
+   */
+  appendToStream(stream: string, body: unknown, idempotencyKeyHeader: string | undefined): Promise<StreamAppendAnswer>;
+}
+
 /**
  * The event API (ARCHITECTURE §6): appends to one stream or atomically to several, reads of a
  * stream and of the global log at the requested consistency.
  */
-export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps): void {
+export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps): EventRoutes {
   const { driver, events, registry, readBarrier } = deps;
   // Ids for events sent without one: time-ordered, so that the ids index grows at its edge.
   const eventIds = new EventIdGenerator(deps.now, (bytes) => randomFillSync(bytes));
 
+  async function appendToStream(stream: string, body: unknown, idempotencyKeyHeader: string | undefined): Promise<StreamAppendAnswer> {
+    check(streamAppendBody, body);
+    const input = body as Omit<StreamAppendInput, 'stream'>;
+    const outcome = await deps.timed('append', () => append(idempotencyKeyHeader, [{ stream, ...input }]));
+    return { ...(outcome.results[0] as StreamAppendResult), duplicate: outcome.duplicate };
+  }
+
   app.post(
     '/v1/streams/:stream/events',
     route(async (req, res) => {
-      const stream = nameParam(req, 'stream', 'Stream');
-      check(streamAppendBody, req.body);
-      const body = req.body as Omit<StreamAppendInput, 'stream'>;
-      const outcome = await deps.timed('append', () => append(req, [{ stream, ...body }]));
-      res.status(201).json({ ...outcome.results[0], duplicate: outcome.duplicate });
+      res.status(201).json(await appendToStream(nameParam(req, 'stream', 'Stream'), req.body, req.get('Idempotency-Key')));
     }),
   );
 
@@ -95,7 +110,7 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
       const { appends } = req.body as { appends: StreamAppendInput[] };
       const names = new Set(appends.map((a) => a.stream));
       if (names.size !== appends.length) throw new HttpProblem({ status: 400, code: 'InvalidRequest', title: 'Invalid request body', detail: 'a stream appears twice; put its events in one append' });
-      const outcome = await deps.timed('append', () => append(req, appends));
+      const outcome = await deps.timed('append', () => append(req.get('Idempotency-Key'), appends));
       res.status(201).json({ results: outcome.results, duplicate: outcome.duplicate });
     }),
   );
@@ -126,8 +141,8 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
     }),
   );
 
-  async function append(req: Request, appends: readonly StreamAppendInput[]): Promise<Extract<AppendOutcome, { ok: true }>> {
-    const key = idempotencyKey(req);
+  async function append(idempotencyKeyHeader: string | undefined, appends: readonly StreamAppendInput[]): Promise<Extract<AppendOutcome, { ok: true }>> {
+    const key = checkIdempotencyKey(idempotencyKeyHeader);
     const total = appends.reduce((n, a) => n + a.events.length, 0);
     if (total > deps.maxAppendEvents) {
       throw new HttpProblem({ status: 413, code: 'AppendTooLarge', title: 'Too many events in one append', detail: `${total} events; the limit is ${deps.maxAppendEvents}` });
@@ -182,6 +197,8 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
     }
     return proposed;
   }
+
+  return { appendToStream };
 }
 
 type WrongExpectedVersion = Extract<AppendOutcome, { error: 'WrongExpectedVersion' }>;

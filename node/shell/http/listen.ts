@@ -1,16 +1,20 @@
-import type { Server } from 'node:http';
-import type { Express } from 'express';
+import { createServer } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 
 /**
- * Starts serving `app`, resolving once it listens and rejecting when it cannot (e.g. EADDRINUSE).
- * Express 5's app.listen hands a listen error to its callback instead of emitting it, so a
- * callback that ignores its argument would carry on without a server.
+ * Starts serving `handler` (an express app, or the node's API with its fast path), resolving once
+ * it listens and rejecting when it cannot (e.g. EADDRINUSE).
  */
-export function listenHttp(app: Express, port: number, host: string): Promise<Server> {
+export function listenHttp(handler: RequestListener, port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (err?: Error) => {
-      if (err === undefined) resolve(server);
-      else reject(err);
+    const server = createServer(handler);
+    const failed = (err: Error): void => {
+      reject(err);
+    };
+    server.once('error', failed);
+    server.listen(port, host, () => {
+      server.off('error', failed);
+      resolve(server);
     });
   });
 }

@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import {
   ClusterChangeRejectedError,
   NoLeaderError,
@@ -47,12 +47,18 @@ export class HttpProblem extends Error {
   }
 }
 
-export function sendProblem(res: Response, p: Problem): void {
+/** Answers with the problem document (on node's response, so that both HTTP paths share it). */
+export function sendProblem(res: ServerResponse, p: Problem): void {
   if (p.retryAfter !== undefined) res.setHeader('Retry-After', String(p.retryAfter));
-  res
-    .status(p.status)
-    .type('application/problem+json')
-    .send(JSON.stringify({ type: `https://eventraft.io/problems/${p.code}`, title: p.title, status: p.status, code: p.code, ...(p.detail === undefined ? {} : { detail: p.detail }), ...p.extra }));
+  sendJson(res, p.status, JSON.stringify({ type: `https://eventraft.io/problems/${p.code}`, title: p.title, status: p.status, code: p.code, ...(p.detail === undefined ? {} : { detail: p.detail }), ...p.extra }), 'application/problem+json');
+}
+
+/** Sends a JSON text with the headers express's res.json() would set (no ETag: see app.ts). */
+export function sendJson(res: ServerResponse, status: number, json: string, type = 'application/json'): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', `${type}; charset=utf-8`);
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
 }
 
 /**

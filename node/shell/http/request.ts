@@ -23,7 +23,11 @@ export function route(fn: (req: Request, res: Response) => Promise<void> | void)
 }
 
 export function idempotencyKey(req: Request): string | undefined {
-  const v = req.get('Idempotency-Key');
+  return checkIdempotencyKey(req.get('Idempotency-Key'));
+}
+
+/** The Idempotency-Key header's value, checked (undefined when the header is absent). */
+export function checkIdempotencyKey(v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
   if (v.length === 0 || v.length > 200) throw new HttpProblem({ status: 400, code: 'InvalidIdempotencyKey', title: 'Invalid Idempotency-Key', detail: '1-200 characters' });
   return v;
@@ -51,7 +55,11 @@ export function intQuery(req: Request, name: string, fallback: number, max = Num
 /** Names in paths (stream names): 1-256 URL-safe characters. */
 const NAME = /^[A-Za-z0-9._~:@!$&'()*+,;=-]{1,256}$/;
 export function nameParam(req: Request, param: string, what: string): string {
-  const v = req.params[param];
+  return checkName(req.params[param], what);
+}
+
+/** A name from a path, checked as nameParam does (`what` names it in the error's code). */
+export function checkName(v: unknown, what: string): string {
   if (typeof v !== 'string' || !NAME.test(v)) {
     throw new HttpProblem({ status: 400, code: `Invalid${what}`, title: `Invalid ${what.toLowerCase()}`, detail: `${what.toLowerCase()} names are 1-256 URL-safe characters` });
   }

@@ -1,0 +1,113 @@
+import http from 'node:http';
+import { describe, expect, it } from '@jest/globals';
+import { clusterPerTest } from './support/cluster-fixture.ts';
+import { waitForLeader } from './support/node-cluster.ts';
+
+const fixture = clusterPerTest();
+
+interface Answer {
+  readonly status: number;
+  readonly contentType: string | undefined;
+  readonly body: Record<string, unknown>;
+}
+
+/**
+ * POSTs `body` to `path` on a node. `framing: 'length'` sends a Content-Length (the form the fast
+ * path takes); `'chunked'` sends the same bytes chunked, which only express's route serves.
+ */
+function post(host: string, port: number, path: string, body: string, framing: 'length' | 'chunked', headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const bytes = Buffer.from(body);
+    const req = http.request({ host, port, path, method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers, ...(framing === 'length' ? { 'content-length': String(bytes.length) } : {}) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown> });
+      });
+    });
+    req.on('error', reject);
+    if (framing === 'chunked') {
+      // Two writes without a Content-Length: node frames them chunked.
+      req.write(bytes.subarray(0, 1));
+      req.end(bytes.subarray(1));
+    } else {
+      req.end(bytes);
+    }
+  });
+}
+
+/** The request counts of the append route and of unmatched requests, by status code. */
+async function requestCounts(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const counts = new Map<string, number>();
+  for (const m of text.matchAll(/^eventraft_http_requests_total\{route="([^"]+)",code="(\d+)"\} (\d+)$/gm)) counts.set(`${m[1] as string} ${m[2] as string}`, Number(m[3]));
+  return counts;
+}
+
+const event = (value: string): string => JSON.stringify({ type: 'ValueWritten', data: { value } });
+const appendBody = (value: string, expectedVersion?: number | string): string => `{${expectedVersion === undefined ? '' : `"expectedVersion":${JSON.stringify(expectedVersion)},`}"events":[${event(value)}]}`;
+
+describe('the fast append path', () => {
+  it('answers every form of an append to one stream exactly as express route does', async () => {
+    const c = await fixture.start(44, { EVENTRAFT_MAX_APPEND_EVENTS: '3' });
+    const leader = await waitForLeader(c);
+    const { host, httpPort: port } = c.spec(leader);
+    const route = 'POST /v1/streams/:stream/events';
+    const before = await requestCounts(c.url(leader));
+
+    // Each case goes both ways; the answers must be the same but for what the store assigns.
+    const both = async (path: string, body: string, headers: Record<string, string> = {}): Promise<[Answer, Answer]> => [await post(host, port, path, body, 'length', headers), await post(host, port, path, body, 'chunked', headers)];
+    const assigned = ({ firstPosition: _f, lastPosition: _l, ...rest }: Record<string, unknown>): Record<string, unknown> => rest;
+
+    // Successful appends, to a stream each, with and without a charset and a byte order mark.
+    for (const [suffix, body, headers] of [
+      ['plain', appendBody('a'), {}],
+      ['charset', appendBody('b'), { 'content-type': 'application/json; charset=utf-8' }],
+      ['bom', `\uFEFF${appendBody('c')}`, {}],
+    ] as const) {
+      const fast = await post(host, port, `/v1/streams/fast-${suffix}/events`, body, 'length', headers);
+      const slow = await post(host, port, `/v1/streams/slow-${suffix}/events`, body, 'chunked', headers);
+      expect([fast.status, fast.contentType]).toEqual([201, 'application/json; charset=utf-8']);
+      expect(assigned(fast.body)).toEqual({ stream: `fast-${suffix}`, firstVersion: 0, lastVersion: 0, duplicate: false });
+      expect([slow.status, slow.contentType, assigned(slow.body)]).toEqual([fast.status, fast.contentType, { ...assigned(fast.body), stream: `slow-${suffix}` }]);
+    }
+
+    // A retry with the same Idempotency-Key, by either way, returns the first result.
+    const first = await post(host, port, '/v1/streams/fast-retry/events', appendBody('r'), 'length', { 'idempotency-key': 'retry-1' });
+    const [again, againSlow] = await both('/v1/streams/fast-retry/events', appendBody('r'), { 'idempotency-key': 'retry-1' });
+    expect(first.status).toBe(201);
+    expect(again).toEqual({ ...first, body: { ...first.body, duplicate: true } });
+    expect(againSlow).toEqual(again);
+
+    // Refusals and bad requests: the same status, type and problem document.
+    const refusals: [string, string, Record<string, string>, number, string][] = [
+      ['/v1/streams/fast-plain/events', appendBody('x', 5), {}, 409, 'WrongExpectedVersion'],
+      ['/v1/streams/fast-plain/events', '{"events": [', {}, 400, 'MalformedJson'],
+      ['/v1/streams/fast-plain/events', '123', {}, 400, 'MalformedJson'],
+      ['/v1/streams/fast-plain/events', '{"events": []}', {}, 400, 'InvalidRequest'],
+      ['/v1/streams/fast-plain/events', `{"events":[${[1, 2, 3, 4].map((i) => event(String(i))).join(',')}]}`, {}, 413, 'AppendTooLarge'],
+      [`/v1/streams/${'s'.repeat(257)}/events`, appendBody('x'), {}, 400, 'InvalidStream'],
+      ['/v1/streams/fast-plain/events', appendBody('x'), { 'idempotency-key': 'k'.repeat(201) }, 400, 'InvalidIdempotencyKey'],
+    ];
+    for (const [path, body, headers, status, code] of refusals) {
+      const [fast, slow] = await both(path, body, headers);
+      expect([fast.status, fast.contentType, fast.body.code]).toEqual([status, 'application/problem+json; charset=utf-8', code]);
+      expect(slow).toEqual(fast);
+    }
+
+    // The refusals changed nothing: the stream still holds its one event.
+    const stream = (await (await fetch(`${c.url(leader)}/v1/streams/fast-plain/events`)).json()) as { version: number };
+    expect(stream.version).toBe(0);
+
+    // Counted under the route, as express counts it, but for bodies that are not JSON, which
+    // express counts as unmatched: the proof that the fast path took the Content-Length forms.
+    const after = await requestCounts(c.url(leader));
+    const delta = (key: string): number => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+    expect(delta(`${route} 201`)).toBe(6 + 3);
+    expect(delta(`${route} 409`)).toBe(2);
+    expect(delta(`${route} 413`)).toBe(2);
+    expect(delta(`${route} 400`)).toBe(2 + 2 * 3);
+    expect(delta('unmatched 400')).toBe(2);
+    fixture.passed();
+  }, 30_000);
+});
