@@ -3,7 +3,9 @@ import type { EventStoreStateMachine, Json } from '../../core/eventstore/index.t
 import type { AggregateCache } from '../cache/index.ts';
 import type { CommandService, DomainRegistry } from '../domains/index.ts';
 import { HttpProblem } from './problem.ts';
-import { consistency, idempotencyKey, nameParam, route } from './request.ts';
+import { headerValue } from './fast-routes.ts';
+import type { FastRoute } from './fast-routes.ts';
+import { checkIdempotencyKey, checkName, consistency, nameParam, route } from './request.ts';
 import type { TimedWrite } from './request.ts';
 import type { ReadBarrier } from './read-barrier.ts';
 
@@ -19,19 +21,28 @@ export interface AggregateRoutesDeps {
 
 const MAX_BATCH = 100;
 
-/** Aggregates (ARCHITECTURE §6): commands, and state folded from the aggregate's stream. */
-export function registerAggregateRoutes(app: express.Express, deps: AggregateRoutesDeps): void {
+const COMMAND_ROUTE = '/v1/aggregates/:type/:id/commands/:command';
+
+/**
+ * Aggregates (ARCHITECTURE §6): commands, and state folded from the aggregate's stream. Returns
+ * the command route for the fast path (fast-routes.ts), which takes its plain form before express.
+ */
+export function registerAggregateRoutes(app: express.Express, deps: AggregateRoutesDeps): FastRoute {
   const { registry, commands, readBarrier, aggregates } = deps;
 
+  /** Checks the names and the Idempotency-Key header, then executes the command. */
+  function execute(names: readonly unknown[], body: unknown, idempotencyKeyHeader: string | undefined): Promise<unknown> {
+    const type = checkName(names[0], 'AggregateType');
+    const id = checkName(names[1], 'AggregateId');
+    const command = checkName(names[2], 'Command');
+    const key = checkIdempotencyKey(idempotencyKeyHeader);
+    return deps.timed('command', () => commands.execute(type, id, command, (body ?? {}) as Json, key));
+  }
+
   app.post(
-    '/v1/aggregates/:type/:id/commands/:command',
+    COMMAND_ROUTE,
     route(async (req, res) => {
-      const type = nameParam(req, 'type', 'AggregateType');
-      const id = nameParam(req, 'id', 'AggregateId');
-      const command = nameParam(req, 'command', 'Command');
-      const key = idempotencyKey(req);
-      const result = await deps.timed('command', () => commands.execute(type, id, command, (req.body ?? {}) as Json, key));
-      res.json(result);
+      res.json(await execute([req.params.type, req.params.id, req.params.command], req.body, req.get('Idempotency-Key')));
     }),
   );
 
@@ -64,6 +75,13 @@ export function registerAggregateRoutes(app: express.Express, deps: AggregateRou
       res.json({ type, aggregates: views });
     }),
   );
+
+  return {
+    label: `POST ${COMMAND_ROUTE}`,
+    path: /^\/v1\/aggregates\/([^/?#%]+)\/([^/?#%]+)\/commands\/([^/?#%]+)$/,
+    status: 200,
+    handle: (names, body, headers) => execute(names, body, headerValue(headers, 'idempotency-key')),
+  };
 
   function knownType(type: string): string {
     if (registry.domain(type) === undefined) throw new HttpProblem({ status: 404, code: 'UnknownAggregateType', title: 'Unknown aggregate type', detail: `known types: ${registry.types.join(', ')}` });

@@ -15,7 +15,7 @@ import type { AggregateCache, ProjectionCache, RedisCache } from '../cache/index
 import type { StoreMetrics } from '../metrics/store-metrics.ts';
 import type { ProjectionRunner } from '../projections/index.ts';
 import { registerEventRoutes } from './event-routes.ts';
-import { fastAppend } from './fast-append.ts';
+import { fastRoutes } from './fast-routes.ts';
 import { registerProjectionRoutes } from './projection-routes.ts';
 import { registerSubscriptionRoutes } from './subscription-routes.ts';
 import { readBarrierFor } from './read-barrier.ts';
@@ -58,8 +58,8 @@ const leadershipBody = ajv.compile({ type: 'object', additionalProperties: false
 
 /**
  * The node's HTTP API (ARCHITECTURE §6): the event API, cluster status and admin, health and
- * metrics. Express serves it all, but for the plain form of an append to one stream, which
- * fast-append.ts takes first.
+ * metrics. Express serves it all, but for the plain form of an append to one stream and of a
+ * command, which fast-routes.ts takes first.
  */
 export function createHttpApp(deps: HttpAppDeps): RequestListener {
   const { driver, log } = deps;
@@ -179,8 +179,8 @@ export function createHttpApp(deps: HttpAppDeps): RequestListener {
 
   const readBarrier = readBarrierFor(driver);
   const timed = timer(deps.storeMetrics);
-  const eventRoutes = registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now, timed });
-  registerAggregateRoutes(app, { events: deps.events, registry: deps.domains, commands: deps.commands, readBarrier, timed, aggregates: deps.aggregates });
+  const appendRoute = registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now, timed });
+  const commandRoute = registerAggregateRoutes(app, { events: deps.events, registry: deps.domains, commands: deps.commands, readBarrier, timed, aggregates: deps.aggregates });
   registerSubscriptionRoutes(app, {
     events: deps.events,
     domains: deps.domains,
@@ -209,7 +209,7 @@ export function createHttpApp(deps: HttpAppDeps): RequestListener {
     log.error({ err, method: req.method, path: req.path }, 'request failed');
     sendProblem(res, { status: 500, code: 'InternalError', title: 'Internal error' });
   });
-  const fast = fastAppend({ routes: eventRoutes, metrics: httpMetrics, maxBodyBytes: deps.maxBodyBytes, log });
+  const fast = fastRoutes({ routes: [appendRoute, commandRoute], metrics: httpMetrics, maxBodyBytes: deps.maxBodyBytes, log });
   return (req, res) => {
     if (!fast(req, res)) app(req, res);
   };

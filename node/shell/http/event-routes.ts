@@ -9,7 +9,9 @@ import type { Driver } from '../driver.ts';
 import type { DomainRegistry } from '../domains/index.ts';
 import { HttpProblem } from './problem.ts';
 import type { ReadBarrier } from './read-barrier.ts';
-import { ajv, check, checkIdempotencyKey, intQuery, nameParam, route } from './request.ts';
+import { headerValue } from './fast-routes.ts';
+import type { FastRoute } from './fast-routes.ts';
+import { ajv, check, checkIdempotencyKey, checkName, intQuery, nameParam, route } from './request.ts';
 import type { TimedWrite } from './request.ts';
 
 export interface EventRoutesDeps {
@@ -69,26 +71,21 @@ interface StreamAppendInput {
 }
 
 /** What an append to one stream answers (201). */
-export type StreamAppendAnswer = StreamAppendResult & { readonly duplicate: boolean };
+type StreamAppendAnswer = StreamAppendResult & { readonly duplicate: boolean };
 
-/** The append to one stream, for the fast path (fast-append.ts) as well as express's route. */
-export interface EventRoutes {
-  /**
-   * Checks `body` (parsed JSON) and the Idempotency-Key header's value, appends, and resolves
-   * with the answer; throws an HttpProblem or a driver error. `stream` is checked already.
-   */
-  appendToStream(stream: string, body: unknown, idempotencyKeyHeader: string | undefined): Promise<StreamAppendAnswer>;
-}
+const APPEND_ROUTE = '/v1/streams/:stream/events';
 
 /**
  * The event API (ARCHITECTURE §6): appends to one stream or atomically to several, reads of a
- * stream and of the global log at the requested consistency.
+ * stream and of the global log at the requested consistency. Returns the append to one stream
+ * for the fast path (fast-routes.ts), which takes its plain form before express.
  */
-export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps): EventRoutes {
+export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps): FastRoute {
   const { driver, events, registry, readBarrier } = deps;
   // Ids for events sent without one: time-ordered, so that the ids index grows at its edge.
   const eventIds = new EventIdGenerator(deps.now, (bytes) => randomFillSync(bytes));
 
+  /** Checks the body (parsed JSON) and the Idempotency-Key header, appends, and answers. */
   async function appendToStream(stream: string, body: unknown, idempotencyKeyHeader: string | undefined): Promise<StreamAppendAnswer> {
     check(streamAppendBody, body);
     const input = body as Omit<StreamAppendInput, 'stream'>;
@@ -97,7 +94,7 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
   }
 
   app.post(
-    '/v1/streams/:stream/events',
+    APPEND_ROUTE,
     route(async (req, res) => {
       res.status(201).json(await appendToStream(nameParam(req, 'stream', 'Stream'), req.body, req.get('Idempotency-Key')));
     }),
@@ -198,7 +195,12 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
     return proposed;
   }
 
-  return { appendToStream };
+  return {
+    label: `POST ${APPEND_ROUTE}`,
+    path: /^\/v1\/streams\/([^/?#%]+)\/events$/,
+    status: 201,
+    handle: ([stream], body, headers) => appendToStream(checkName(stream, 'Stream'), body, headerValue(headers, 'idempotency-key')),
+  };
 }
 
 type WrongExpectedVersion = Extract<AppendOutcome, { error: 'WrongExpectedVersion' }>;

@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 
 /**
  * `eventraft_http_requests_total{route, code}` and `eventraft_http_request_duration_seconds{route}`,
- * shared by express's routes and the fast append path (fast-append.ts). `route` is the route's
+ * shared by express's routes and the fast path (fast-routes.ts). `route` is the route's
  * pattern (`POST /v1/streams/:stream/events`), `unmatched` when none matched.
  */
 export class HttpMetrics {

@@ -22,10 +22,6 @@ export function route(fn: (req: Request, res: Response) => Promise<void> | void)
   };
 }
 
-export function idempotencyKey(req: Request): string | undefined {
-  return checkIdempotencyKey(req.get('Idempotency-Key'));
-}
-
 /** The Idempotency-Key header's value, checked (undefined when the header is absent). */
 export function checkIdempotencyKey(v: string | undefined): string | undefined {
   if (v === undefined) return undefined;

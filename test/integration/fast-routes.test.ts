@@ -47,8 +47,8 @@ async function requestCounts(url: string): Promise<Map<string, number>> {
 const event = (value: string): string => JSON.stringify({ type: 'ValueWritten', data: { value } });
 const appendBody = (value: string, expectedVersion?: number | string): string => `{${expectedVersion === undefined ? '' : `"expectedVersion":${JSON.stringify(expectedVersion)},`}"events":[${event(value)}]}`;
 
-describe('the fast append path', () => {
-  it('answers every form of an append to one stream exactly as express route does', async () => {
+describe('the fast path for appends and commands', () => {
+  it('answers every plain form of an append to one stream and of a command exactly as express does', async () => {
     const c = await fixture.start(44, { EVENTRAFT_MAX_APPEND_EVENTS: '3' });
     const leader = await waitForLeader(c);
     const { host, httpPort: port } = c.spec(leader);
@@ -99,6 +99,37 @@ describe('the fast append path', () => {
     const stream = (await (await fetch(`${c.url(leader)}/v1/streams/fast-plain/events`)).json()) as { version: number };
     expect(stream.version).toBe(0);
 
+    // Commands: the same, on the command route.
+    const commandRoute = 'POST /v1/aggregates/:type/:id/commands/:command';
+    const cmdPath = (id: string, command: string): string => `/v1/aggregates/account/${id}/commands/${command}`;
+    const opened = await post(host, port, cmdPath('fast-acct', 'Open'), '{"owner":"ann"}', 'length');
+    const openedSlow = await post(host, port, cmdPath('slow-acct', 'Open'), '{"owner":"ann"}', 'chunked');
+    expect([opened.status, opened.contentType]).toEqual([200, 'application/json; charset=utf-8']);
+    // Two accounts: the same answer but for the names, ids, positions and times.
+    const decided = (a: Answer): unknown => [a.status, a.contentType, Object.keys(a.body), a.body.version, a.body.state, (a.body.events as { type: string; data: unknown }[]).map((e) => [e.type, e.data])];
+    expect(decided(openedSlow)).toEqual(decided(opened));
+    expect(opened.body.id).toBe('fast-acct');
+    const deposit = await post(host, port, cmdPath('fast-acct', 'Deposit'), '{"amount":5}', 'length', { 'idempotency-key': 'dep-1' });
+    const depositAgain = await post(host, port, cmdPath('fast-acct', 'Deposit'), '{"amount":5}', 'chunked', { 'idempotency-key': 'dep-1' });
+    expect(deposit.status).toBe(200);
+    expect(depositAgain).toEqual({ ...deposit, body: { ...deposit.body, duplicate: true } });
+    const commandRefusals: [string, string, Record<string, string>, number, string][] = [
+      [cmdPath('fast-acct', 'Withdraw'), '{"amount":50}', {}, 422, 'InsufficientFunds'],
+      [cmdPath('fast-acct', 'Close'), '{}', {}, 404, 'UnknownCommand'],
+      [cmdPath('fast-acct', 'Deposit'), '{"amount":-1}', {}, 400, 'InvalidCommand'],
+      [cmdPath('fast-acct', 'Deposit'), '{"amount":', {}, 400, 'MalformedJson'],
+      [cmdPath('a'.repeat(257), 'Deposit'), '{"amount":1}', {}, 400, 'InvalidAggregateId'],
+      [cmdPath('fast-acct', 'Deposit'), '{"amount":1}', { 'idempotency-key': '' }, 400, 'InvalidIdempotencyKey'],
+    ];
+    for (const [path, body, headers, status, code] of commandRefusals) {
+      const [fast, slow] = await both(path, body, headers);
+      expect([fast.status, fast.contentType, fast.body.code]).toEqual([status, 'application/problem+json; charset=utf-8', code]);
+      expect(slow).toEqual(fast);
+    }
+    // Only the one deposit applied (its retry by the other way was the same command).
+    const account = (await (await fetch(`${c.url(leader)}/v1/aggregates/account/fast-acct`)).json()) as { version: number; state: { balance: number } };
+    expect([account.version, account.state.balance]).toEqual([1, 5]);
+
     // Counted under the route, as express counts it, but for bodies that are not JSON, which
     // express counts as unmatched: the proof that the fast path took the Content-Length forms.
     const after = await requestCounts(c.url(leader));
@@ -107,7 +138,10 @@ describe('the fast append path', () => {
     expect(delta(`${route} 409`)).toBe(2);
     expect(delta(`${route} 413`)).toBe(2);
     expect(delta(`${route} 400`)).toBe(2 + 2 * 3);
-    expect(delta('unmatched 400')).toBe(2);
+    expect(delta(`${commandRoute} 200`)).toBe(4);
+    expect(delta(`${commandRoute} 422`) + delta(`${commandRoute} 404`)).toBe(4);
+    expect(delta(`${commandRoute} 400`)).toBe(1 + 2 * 3);
+    expect(delta('unmatched 400')).toBe(2 + 1);
     fixture.passed();
   }, 30_000);
 });
