@@ -36,6 +36,21 @@ function post(host: string, port: number, path: string, body: string, framing: '
   });
 }
 
+/** GETs `path` from a node, raw (percent-encodings as given, which keeps a request off the fast path). */
+function get(host: string, port: number, path: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host, port, path, method: 'GET', agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown> });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** The request counts of the append route and of unmatched requests, by status code. */
 async function requestCounts(url: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -47,8 +62,8 @@ async function requestCounts(url: string): Promise<Map<string, number>> {
 const event = (value: string): string => JSON.stringify({ type: 'ValueWritten', data: { value } });
 const appendBody = (value: string, expectedVersion?: number | string): string => `{${expectedVersion === undefined ? '' : `"expectedVersion":${JSON.stringify(expectedVersion)},`}"events":[${event(value)}]}`;
 
-describe('the fast path for appends and commands', () => {
-  it('answers every plain form of an append to one stream and of a command exactly as express does', async () => {
+describe('the fast path for appends, commands and stream reads', () => {
+  it('answers every plain form of an append, a command and a stream read exactly as express does', async () => {
     const c = await fixture.start(44, { EVENTRAFT_MAX_APPEND_EVENTS: '3' });
     const leader = await waitForLeader(c);
     const { host, httpPort: port } = c.spec(leader);
@@ -129,6 +144,36 @@ describe('the fast path for appends and commands', () => {
     // Only the one deposit applied (its retry by the other way was the same command).
     const account = (await (await fetch(`${c.url(leader)}/v1/aggregates/account/fast-acct`)).json()) as { version: number; state: { balance: number } };
     expect([account.version, account.state.balance]).toEqual([1, 5]);
+
+    // Reads of a stream: the fast path takes the plain path; a percent-encoded '-' in the name
+    // (decoded by express to the same stream) sends the same read through express.
+    const follower = c.specs.find((sp) => sp.id !== leader)?.id as string;
+    const reads: [string, string, string, number][] = [
+      [leader, 'fast-plain', '', 200],
+      [leader, 'fast-plain', '?direction=backward&limit=1', 200],
+      [leader, 'fast-plain', '?from=0&limit=1&consistency=eventual', 200],
+      [leader, 'fast-plain', '?consistency=leader', 200],
+      [follower, 'fast-plain', '?consistency=strong', 200],
+      [leader, 'nothing-here', '', 200],
+      [leader, 'fast-plain', '?direction=sideways', 400],
+      [leader, 'fast-plain', '?limit=abc', 400],
+      [leader, 'fast-plain', '?limit=1&limit=2', 400],
+      [leader, 'fast-plain', '?limit=5000', 400],
+      [leader, 'fast-plain', '?consistency=weird', 400],
+      [follower, 'fast-plain', '?consistency=leader', 421],
+    ];
+    for (const [nodeId, stream, query, status] of reads) {
+      const { host: h, httpPort: p } = c.spec(nodeId);
+      const fast = await get(h, p, `/v1/streams/${stream}/events${query}`);
+      const slow = await get(h, p, `/v1/streams/${stream.replace('-', '%2D')}/events${query}`);
+      expect([stream, query, fast.status]).toEqual([stream, query, status]);
+      expect(fast.contentType).toBe(status === 200 ? 'application/json; charset=utf-8' : 'application/problem+json; charset=utf-8');
+      expect(slow).toEqual(fast);
+    }
+    expect((await get(host, port, '/v1/streams/fast-plain/events')).body).toMatchObject({ stream: 'fast-plain', version: 0, events: [{ version: 0, data: { value: 'a' } }] });
+    const longName = await get(host, port, `/v1/streams/${'s'.repeat(257)}/events`);
+    expect(longName.body.code).toBe('InvalidStream');
+    expect(await get(host, port, `/v1/streams/${'s'.repeat(256)}%73/events`)).toEqual(longName);
 
     // Counted under the route, as express counts it, but for bodies that are not JSON, which
     // express counts as unmatched: the proof that the fast path took the Content-Length forms.

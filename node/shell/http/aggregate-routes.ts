@@ -51,10 +51,11 @@ export function registerAggregateRoutes(app: express.Express, deps: AggregateRou
     route(async (req, res) => {
       const type = knownType(nameParam(req, 'type', 'AggregateType'));
       const id = nameParam(req, 'id', 'AggregateId');
-      await readBarrier(req);
+      const level = consistency(req);
+      await readBarrier(level);
       // strong and leader reads must reflect this node's state as of the barrier; eventual reads
       // may take the cached state as it is.
-      const view = await aggregates.read(type, id, consistency(req) !== 'eventual');
+      const view = await aggregates.read(type, id, level !== 'eventual');
       if (view.version === -1) throw new HttpProblem({ status: 404, code: 'AggregateNotFound', title: 'Aggregate not found', detail: `${type} ${id} has no events` });
       res.json(view);
     }),
@@ -69,14 +70,16 @@ export function registerAggregateRoutes(app: express.Express, deps: AggregateRou
       if (ids.length === 0 || ids.length > MAX_BATCH || ids.some((id) => !/^[A-Za-z0-9._~:@!$&'()*+;=-]{1,256}$/.test(id))) {
         throw new HttpProblem({ status: 400, code: 'InvalidQuery', title: 'Invalid query parameter', detail: `ids must list 1-${MAX_BATCH} aggregate ids, comma-separated` });
       }
-      await readBarrier(req);
+      const level = consistency(req);
+      await readBarrier(level);
       // Missing aggregates are listed with version -1 and null state, so callers can tell.
-      const views = await aggregates.readMany(type, ids, consistency(req) !== 'eventual');
+      const views = await aggregates.readMany(type, ids, level !== 'eventual');
       res.json({ type, aggregates: views });
     }),
   );
 
   return {
+    method: 'POST',
     label: `POST ${COMMAND_ROUTE}`,
     path: /^\/v1\/aggregates\/([^/?#%]+)\/([^/?#%]+)\/commands\/([^/?#%]+)$/,
     status: 200,

@@ -58,8 +58,8 @@ const leadershipBody = ajv.compile({ type: 'object', additionalProperties: false
 
 /**
  * The node's HTTP API (ARCHITECTURE §6): the event API, cluster status and admin, health and
- * metrics. Express serves it all, but for the plain form of an append to one stream and of a
- * command, which fast-routes.ts takes first.
+ * metrics. Express serves it all, but for the plain form of an append to one stream, of a command
+ * and of a read of a stream, which fast-routes.ts takes first.
  */
 export function createHttpApp(deps: HttpAppDeps): RequestListener {
   const { driver, log } = deps;
@@ -179,7 +179,7 @@ export function createHttpApp(deps: HttpAppDeps): RequestListener {
 
   const readBarrier = readBarrierFor(driver);
   const timed = timer(deps.storeMetrics);
-  const appendRoute = registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now, timed });
+  const streamRoutes = registerEventRoutes(app, { driver, events: deps.events, registry: deps.domains, readBarrier, maxEventBytes: deps.maxEventBytes, maxAppendEvents: deps.maxAppendEvents, now: deps.now ?? Date.now, timed });
   const commandRoute = registerAggregateRoutes(app, { events: deps.events, registry: deps.domains, commands: deps.commands, readBarrier, timed, aggregates: deps.aggregates });
   registerSubscriptionRoutes(app, {
     events: deps.events,
@@ -209,7 +209,7 @@ export function createHttpApp(deps: HttpAppDeps): RequestListener {
     log.error({ err, method: req.method, path: req.path }, 'request failed');
     sendProblem(res, { status: 500, code: 'InternalError', title: 'Internal error' });
   });
-  const fast = fastRoutes({ routes: [appendRoute, commandRoute], metrics: httpMetrics, maxBodyBytes: deps.maxBodyBytes, log });
+  const fast = fastRoutes({ routes: [...streamRoutes, commandRoute], metrics: httpMetrics, maxBodyBytes: deps.maxBodyBytes, log });
   return (req, res) => {
     if (!fast(req, res)) app(req, res);
   };

@@ -1,6 +1,5 @@
 import { randomFillSync } from 'node:crypto';
 import type express from 'express';
-import type { Response } from 'express';
 import { EventIdGenerator, proposedEvent } from '../../core/eventstore/index.ts';
 import type { AppendCommand, AppendOutcome, EventStoreStateMachine, ExpectedVersion, Json, ProposedEvent, StoredEvent, StreamAppend, StreamAppendResult } from '../../core/eventstore/index.ts';
 import { encodeCommand } from '../../core/eventstore/index.ts';
@@ -11,8 +10,8 @@ import { HttpProblem } from './problem.ts';
 import type { ReadBarrier } from './read-barrier.ts';
 import { headerValue } from './fast-routes.ts';
 import type { FastRoute } from './fast-routes.ts';
-import { ajv, check, checkIdempotencyKey, checkName, intQuery, nameParam, route } from './request.ts';
-import type { TimedWrite } from './request.ts';
+import { ajv, check, checkIdempotencyKey, checkName, consistency, consistencyOf, intQuery, intQueryOf, nameParam, route } from './request.ts';
+import type { Query, TimedWrite } from './request.ts';
 
 export interface EventRoutesDeps {
   readonly driver: Driver<AppendOutcome>;
@@ -74,13 +73,16 @@ interface StreamAppendInput {
 type StreamAppendAnswer = StreamAppendResult & { readonly duplicate: boolean };
 
 const APPEND_ROUTE = '/v1/streams/:stream/events';
+const READ_ROUTE = APPEND_ROUTE;
+const STREAM_EVENTS_PATH = /^\/v1\/streams\/([^/?#%]+)\/events$/;
 
 /**
  * The event API (ARCHITECTURE §6): appends to one stream or atomically to several, reads of a
  * stream and of the global log at the requested consistency. Returns the append to one stream
- * for the fast path (fast-routes.ts), which takes its plain form before express.
+ * and the read of a stream for the fast path (fast-routes.ts), which takes their plain form
+ * before express.
  */
-export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps): FastRoute {
+export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps): FastRoute[] {
   const { driver, events, registry, readBarrier } = deps;
   // Ids for events sent without one: time-ordered, so that the ids index grows at its edge.
   const eventIds = new EventIdGenerator(deps.now, (bytes) => randomFillSync(bytes));
@@ -112,18 +114,23 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
     }),
   );
 
+  /** A page of a stream, as the JSON text of the answer. */
+  async function readStream(streamParam: unknown, query: Query): Promise<string> {
+    const stream = checkName(streamParam, 'Stream');
+    const direction = query.direction ?? 'forward';
+    if (direction !== 'forward' && direction !== 'backward') throw new HttpProblem({ status: 400, code: 'InvalidQuery', title: 'Invalid query parameter', detail: 'direction must be forward or backward' });
+    const from = intQueryOf(query, 'from', direction === 'forward' ? 0 : Number.MAX_SAFE_INTEGER);
+    const limit = intQueryOf(query, 'limit', 100, MAX_READ);
+    await readBarrier(consistencyOf(query));
+    const version = events.reader.streamVersion(stream);
+    const found = events.reader.readStream(stream, from, limit, direction, MAX_READ_BYTES).map((e) => registry.view(e));
+    return eventsJson(`"stream":${JSON.stringify(stream)},"version":${version}`, found);
+  }
+
   app.get(
-    '/v1/streams/:stream/events',
+    READ_ROUTE,
     route(async (req, res) => {
-      const stream = nameParam(req, 'stream', 'Stream');
-      const direction = req.query.direction ?? 'forward';
-      if (direction !== 'forward' && direction !== 'backward') throw new HttpProblem({ status: 400, code: 'InvalidQuery', title: 'Invalid query parameter', detail: 'direction must be forward or backward' });
-      const from = intQuery(req, 'from', direction === 'forward' ? 0 : Number.MAX_SAFE_INTEGER);
-      const limit = intQuery(req, 'limit', 100, MAX_READ);
-      await readBarrier(req);
-      const version = events.reader.streamVersion(stream);
-      const found = events.reader.readStream(stream, from, limit, direction, MAX_READ_BYTES).map((e) => registry.view(e));
-      sendEvents(res, `"stream":${JSON.stringify(stream)},"version":${version}`, found);
+      res.type('application/json').send(await readStream(req.params.stream, req.query));
     }),
   );
 
@@ -132,9 +139,9 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
     route(async (req, res) => {
       const fromPosition = intQuery(req, 'fromPosition', 0);
       const limit = intQuery(req, 'limit', 100, MAX_READ);
-      await readBarrier(req);
+      await readBarrier(consistency(req));
       const found = events.reader.readAll(fromPosition, limit, MAX_READ_BYTES).map((e) => registry.view(e));
-      sendEvents(res, `"headPosition":${events.nextPosition - 1}`, found);
+      res.type('application/json').send(eventsJson(`"headPosition":${events.nextPosition - 1}`, found));
     }),
   );
 
@@ -195,12 +202,16 @@ export function registerEventRoutes(app: express.Express, deps: EventRoutesDeps)
     return proposed;
   }
 
-  return {
-    label: `POST ${APPEND_ROUTE}`,
-    path: /^\/v1\/streams\/([^/?#%]+)\/events$/,
-    status: 201,
-    handle: ([stream], body, headers) => appendToStream(checkName(stream, 'Stream'), body, headerValue(headers, 'idempotency-key')),
-  };
+  return [
+    {
+      method: 'POST',
+      label: `POST ${APPEND_ROUTE}`,
+      path: STREAM_EVENTS_PATH,
+      status: 201,
+      handle: ([stream], body, headers) => appendToStream(checkName(stream, 'Stream'), body, headerValue(headers, 'idempotency-key')),
+    },
+    { method: 'GET', label: `GET ${READ_ROUTE}`, path: STREAM_EVENTS_PATH, handle: ([stream], query) => readStream(stream, query) },
+  ];
 }
 
 type WrongExpectedVersion = Extract<AppendOutcome, { error: 'WrongExpectedVersion' }>;
@@ -219,7 +230,7 @@ function wrongExpectedVersion(outcome: WrongExpectedVersion): HttpProblem {
   });
 }
 
-/** Writes events as stored, without re-encoding them. */
-function sendEvents(res: Response, fields: string, found: readonly StoredEvent[]): void {
-  res.type('application/json').send(`{${fields},"events":[${found.map((e) => e.json).join(',')}]}`);
+/** An answer of events as stored, without re-encoding them. */
+function eventsJson(fields: string, found: readonly StoredEvent[]): string {
+  return `{${fields},"events":[${found.map((e) => e.json).join(',')}]}`;
 }

@@ -33,7 +33,7 @@ export function registerProjectionRoutes(app: express.Express, deps: ProjectionR
       const key = req.params.key as string;
       if (key.length === 0 || key.length > 1024) throw new HttpProblem({ status: 400, code: 'InvalidKey', title: 'Invalid key', detail: 'keys are 1-1024 characters' });
       const level = consistency(req);
-      await readBarrier(req);
+      await readBarrier(level);
       // strong and leader: the projection must reflect every event this node has applied (for
       // strong, that includes every write acknowledged before the read began).
       const strong = level !== 'eventual';

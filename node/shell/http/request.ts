@@ -31,15 +31,28 @@ export function checkIdempotencyKey(v: string | undefined): string | undefined {
 
 export type Consistency = 'strong' | 'leader' | 'eventual';
 
+/** A parsed query string (express's `simple` parser and the fast path both use node:querystring). */
+export type Query = Readonly<Record<string, unknown>>;
+
 export function consistency(req: Request): Consistency {
-  const c = req.query.consistency ?? 'strong';
+  return consistencyOf(req.query);
+}
+
+/** The `consistency` parameter of a query, `strong` when absent. */
+export function consistencyOf(query: Query): Consistency {
+  const c = query.consistency ?? 'strong';
   if (c === 'strong' || c === 'leader' || c === 'eventual') return c;
   throw new HttpProblem({ status: 400, code: 'InvalidConsistency', title: 'Invalid consistency', detail: 'consistency must be strong, leader or eventual' });
 }
 
 /** A non-negative integer query parameter, `fallback` when absent. */
 export function intQuery(req: Request, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = req.query[name];
+  return intQueryOf(req.query, name, fallback, max);
+}
+
+/** intQuery on a parsed query. */
+export function intQueryOf(query: Query, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = query[name];
   if (raw === undefined) return fallback;
   const n = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(n) || n > max) {

@@ -17,6 +17,7 @@ const registry = new Registry();
 const logged: unknown[] = [];
 const log = pino({ level: 'error' }, { write: (line: string) => logged.push(JSON.parse(line)) });
 const echo: FastRoute = {
+  method: 'POST',
   label: 'POST /echo/:name',
   path: /^\/echo\/([^/?#%]+)$/,
   status: 201,
@@ -27,7 +28,13 @@ const echo: FastRoute = {
     return Promise.resolve({ captures, body, key: headerValue(headers, 'idempotency-key') ?? null });
   },
 };
-const fast = fastRoutes({ routes: [echo], metrics: new HttpMetrics(registry), maxBodyBytes: 1_000, log });
+const look: FastRoute = {
+  method: 'GET',
+  label: 'GET /echo/:name',
+  path: /^\/echo\/([^/?#%]+)$/,
+  handle: (captures, query) => (query.fail === 'problem' ? Promise.reject(new HttpProblem({ status: 400, code: 'BadQuery', title: 'Bad query' })) : Promise.resolve(JSON.stringify({ captures, query }))),
+};
+const fast = fastRoutes({ routes: [echo, look], metrics: new HttpMetrics(registry), maxBodyBytes: 1_000, log });
 const server = http.createServer((req, res) => {
   if (fast(req, res)) return;
   req.resume();
@@ -90,6 +97,7 @@ describe('fastRoutes', () => {
   it('leaves every other form to the listener behind it, untouched', async () => {
     const behind: Sent[] = [
       { method: 'PUT' },
+      { method: 'DELETE', body: '' },
       { path: '/echo/a1?q=1' },
       { path: '/echo/a%31' },
       { path: '/echo/a1/more' },
@@ -121,6 +129,26 @@ describe('fastRoutes', () => {
     // The client sees no internals; the log has them.
     expect(bug.text).not.toContain('a bug');
     expect(logged).toContainEqual(expect.objectContaining({ msg: 'request failed', err: expect.objectContaining({ message: 'a bug' }) }));
+  });
+
+  it('takes a GET without a body or conditions, with its query parsed as express parses it', async () => {
+    const a = await send({ method: 'GET', path: '/echo/b2?limit=1&limit=2&x=%41&flag', body: '', headers: {} });
+    expect([a.status, a.type]).toEqual([200, 'application/json; charset=utf-8']);
+    expect(JSON.parse(a.text)).toEqual({ captures: ['b2'], query: { limit: ['1', '2'], x: 'A', flag: '' } });
+    expect(JSON.parse((await send({ method: 'GET', path: '/echo/b2', body: '' })).text)).toEqual({ captures: ['b2'], query: {} });
+    const refused = await send({ method: 'GET', path: '/echo/b2?fail=problem', body: '' });
+    expect([refused.status, refused.type, (JSON.parse(refused.text) as { code: string }).code]).toEqual([400, 'application/problem+json; charset=utf-8', 'BadQuery']);
+    const behind: Sent[] = [
+      { method: 'GET', path: '/echo/b2', body: '{}' },
+      { method: 'GET', path: '/echo/b2', body: '', headers: { 'if-none-match': '*' } },
+      { method: 'GET', path: '/echo/b2', body: '', headers: { 'if-modified-since': 'Thu, 03 Dec 2026 00:00:00 GMT' } },
+      { method: 'GET', path: '/echo/b%32', body: '' },
+      { method: 'HEAD', path: '/echo/b2', body: '' },
+    ];
+    for (const sent of behind) {
+      const a = await send(sent);
+      expect([JSON.stringify(sent), a.status]).toEqual([JSON.stringify(sent), 299]);
+    }
   });
 
   it('counts what it answered under the route, by status', async () => {
