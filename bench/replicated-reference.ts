@@ -14,8 +14,9 @@
  * by position, [stream, version] -> position and event id -> position, and the batch's sequence
  * number, put in lmdb in one transaction per 100 ms, as the event store commits behind. The
  * primary decides versions, positions and ids (time-ordered, as the node makes them) from memory
- * and ships the stored events; a backup parses the batch and puts them. No lookups, no state hash, no checks on the backups: a floor on
- * what a replicated event store of three Node processes costs here.
+ * and ships the stored events; a backup parses the batch and puts them. No lookups, no state
+ * hash, no checks on the backups: a floor on what a replicated event store of three Node
+ * processes costs here.
  *
  * Run as a child of bench/node.ts: `--role backup` reports { port } (TCP), `--role primary
  * --backups p1,p2` reports { port } (HTTP); `--store lmdb` on all three.
@@ -47,13 +48,13 @@ interface DecidedAppend {
   readonly ids: readonly string[];
 }
 
-/** The event store's indexed state in lmdb (see the file comment), or nothing without --store. */
+/** The event store's indexed state in lmdb (see the file comment); undefined without --store. */
 interface IndexedState {
   apply(seq: number, appends: readonly DecidedAppend[]): void;
 }
 
-function openIndexedState(role: string): IndexedState {
-  if (values.store === 'none') return { apply: () => undefined };
+function openIndexedState(role: string): IndexedState | undefined {
+  if (values.store === 'none') return undefined;
   const dir = mkdtempSync(path.join(os.tmpdir(), `eventraft-bench-ref-${role}-`));
   const remove = (): void => {
     rmSync(dir, { recursive: true, force: true });
@@ -153,7 +154,7 @@ async function backup(): Promise<void> {
         const records = buffered.subarray(8, 4 + length);
         buffered = buffered.subarray(4 + length);
         void log.append(records).then(() => {
-          if (values.store !== 'none') state.apply(seq, records.toString().trimEnd().split('\n').map((line) => JSON.parse(line) as DecidedAppend));
+          state?.apply(seq, records.toString().trimEnd().split('\n').map((line) => JSON.parse(line) as DecidedAppend));
           const ack = Buffer.alloc(4);
           ack.writeUInt32BE(seq, 0);
           socket.write(ack);
@@ -228,7 +229,7 @@ async function primary(backupPorts: readonly number[]): Promise<void> {
     waiting.push(entry);
     void log.append(payload).then(() => {
       entry.local = true;
-      if (values.store !== 'none') state.apply(entry.seq, batch.map((b) => b.decided as DecidedAppend));
+      state?.apply(entry.seq, batch.map((b) => b.decided as DecidedAppend));
       settle();
     });
   };

@@ -3,9 +3,8 @@ import type { EventStoreStateMachine, Json } from '../../core/eventstore/index.t
 import type { AggregateCache } from '../cache/index.ts';
 import type { CommandService, DomainRegistry } from '../domains/index.ts';
 import { HttpProblem } from './problem.ts';
-import { headerValue } from './fast-routes.ts';
 import type { FastRoute } from './fast-routes.ts';
-import { checkIdempotencyKey, checkName, consistency, nameParam, route } from './request.ts';
+import { checkIdempotencyKey, checkName, consistency, headerValue, nameParam, route } from './request.ts';
 import type { TimedWrite } from './request.ts';
 import type { ReadBarrier } from './read-barrier.ts';
 

@@ -8,9 +8,8 @@ import type { Driver } from '../driver.ts';
 import type { DomainRegistry } from '../domains/index.ts';
 import { HttpProblem } from './problem.ts';
 import type { ReadBarrier } from './read-barrier.ts';
-import { headerValue } from './fast-routes.ts';
 import type { FastRoute } from './fast-routes.ts';
-import { ajv, check, checkIdempotencyKey, checkName, consistency, consistencyOf, intQuery, intQueryOf, nameParam, route } from './request.ts';
+import { ajv, check, checkIdempotencyKey, headerValue, checkName, consistency, consistencyOf, intQuery, intQueryOf, nameParam, route } from './request.ts';
 import type { Query, TimedWrite } from './request.ts';
 
 export interface EventRoutesDeps {

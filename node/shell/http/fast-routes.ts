@@ -142,9 +142,3 @@ export function fastRoutes(deps: FastRoutesDeps): (req: IncomingMessage, res: Se
     }
   };
 }
-
-/** A header's value as express's req.get() gives it (node joins repeated unknown headers). */
-export function headerValue(headers: IncomingMessage['headers'], name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
-}

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { Ajv } from 'ajv';
 import type { Request, RequestHandler, Response } from 'express';
 import type { StoreMetrics } from '../metrics/store-metrics.ts';
@@ -20,6 +21,12 @@ export function route(fn: (req: Request, res: Response) => Promise<void> | void)
       .then(() => fn(req, res))
       .catch(next);
   };
+}
+
+/** A header's value as express's req.get() gives it (node joins repeated unknown headers). */
+export function headerValue(headers: IncomingMessage['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 /** The Idempotency-Key header's value, checked (undefined when the header is absent). */

@@ -3,10 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { fastRoutes, headerValue } from '../../../../../node/shell/http/fast-routes.ts';
+import { fastRoutes } from '../../../../../node/shell/http/fast-routes.ts';
 import type { FastRoute } from '../../../../../node/shell/http/fast-routes.ts';
 import { HttpMetrics } from '../../../../../node/shell/http/http-metrics.ts';
 import { HttpProblem } from '../../../../../node/shell/http/problem.ts';
+import { headerValue } from '../../../../../node/shell/http/request.ts';
 
 /**
  * The fast path's dispatch, on a real HTTP server: what it takes, what it leaves to the listener
